@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_main.ipynb #76c0a04d
+# %% ../nbs/99_main.ipynb #e4cd9a46
 import sys
 
 from .cli import main
