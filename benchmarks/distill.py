@@ -12,21 +12,12 @@ from pathlib import Path
 
 import ddplug
 from ddplug.baselines import FewShotDistiller, finetune_full
-from ddplug.demo import compare, hardware, results_table
+from ddplug.demo import baseline_draws, compare, hardware, results_table
 from ddplug.distilled import save_set
-from ddplug.evaluate import Evaluation, evaluate_set, mean_std
 from ddplug.models import load_backbone
 from ddplug.tasks import load_task
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def fewshot_baseline(task, backbone, per_class, seq_len, models, limit, steps):
-    runs = []
-    for k in range(models):
-        dset = FewShotDistiller(steps=steps, per_class=per_class, seq_len=seq_len, seed=k, eval_size=300).distill(task, backbone)
-        runs += evaluate_set(dset, task, backbone, models=1, seed=k, limit=limit).runs
-    return Evaluation([task.name], runs, info={"sizes": {task.name: per_class * task.num_labels}})
 
 
 def main():
@@ -54,7 +45,9 @@ def main():
         save_set(r["set"], RESULTS / f"{args.tag}_{name}.safetensors")
         task = load_task(name)
         cfg = r["options"]
-        few = fewshot_baseline(task, backbone, cfg["per_class"], cfg["seq_len"], args.fewshot_models, args.limit, args.fewshot_steps)
+        few = baseline_draws(FewShotDistiller, task, backbone, args.fewshot_models, args.limit, steps=args.fewshot_steps,
+                             per_class=cfg["per_class"], seq_len=cfg["seq_len"], eval_size=cfg["eval_size"],
+                             head=cfg["head"], pooling=cfg["pooling"])
         rows = [("random real, 1 step (lr tuned on validation)", r["random"]),
                 (f"same real examples, {args.fewshot_steps} AdamW steps", few),
                 (f"**distilled, 1 step** ({args.steps} outer steps, {r['distill_seconds'] / 60:.1f} min, "

@@ -19,9 +19,9 @@ from .models import load_backbone
 from .tasks import load_task
 
 # %% auto #0
-__all__ = ['peak_memory_mb', 'hardware', 'random_baseline', 'compare', 'results_table', 'main']
+__all__ = ['peak_memory_mb', 'hardware', 'baseline_draws', 'compare', 'results_table', 'main']
 
-# %% ../nbs/12_demo.ipynb #eb340a71
+# %% ../nbs/12_demo.ipynb #d24c9834
 def peak_memory_mb() -> float:
     "Peak resident memory of this process so far, in MB."
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -32,13 +32,15 @@ def hardware() -> dict:
             "threads": torch.get_num_threads(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "python": platform.python_version(), "torch": torch.__version__}
 
-def random_baseline(task, backbone, per_class: int, seq_len: int, models: int, limit, options=None) -> Evaluation:
-    "The `random` baseline over `models` draws: draw k picks the real examples and the head seed."
-    runs = []
+def baseline_draws(distiller_cls, task, backbone, models: int, limit, **options) -> Evaluation:
+    """A real-data baseline over `models` draws: draw k picks the real examples (seed k) and the head seed. The
+    learning rate is tuned on validation with the first draw and reused for the others."""
+    runs, lr = [], None
     for k in range(models):
-        dset = RandomRealDistiller(per_class=per_class, seq_len=seq_len, seed=k, **(options or {})).distill(task, backbone)
+        dset = distiller_cls(seed=k, **options, **({"lrs": [lr]} if lr is not None else {})).distill(task, backbone)
+        lr = float(dset.lrs[0])
         runs += evaluate_set(dset, task, backbone, models=1, seed=k, limit=limit).runs
-    return Evaluation([task.name], runs, info={"sizes": {task.name: per_class * task.num_labels}})
+    return Evaluation([task.name], runs, info={"sizes": {task.name: dset.size}, "lr": lr})
 
 def compare(task_name: str, backbone_name: str = "minilm", models: int = 5, limit: int | None = 1000,
             progress: bool = True, **options) -> dict:
@@ -50,8 +52,8 @@ def compare(task_name: str, backbone_name: str = "minilm", models: int = 5, limi
     distill_seconds = time.time() - t0
     cfg = distiller.cfg
     distilled = evaluate_set(dset, task, backbone, models=models, limit=limit, progress=progress)
-    random = random_baseline(task, backbone, cfg.per_class, cfg.seq_len, models, limit,
-                             options={"eval_size": cfg.eval_size, "head": cfg.head, "pooling": cfg.pooling, "inner": cfg.inner})
+    random = baseline_draws(RandomRealDistiller, task, backbone, models, limit, per_class=cfg.per_class, seq_len=cfg.seq_len,
+                            eval_size=cfg.eval_size, head=cfg.head, pooling=cfg.pooling, inner=cfg.inner)
     return {"task": task_name, "backbone": backbone_name, "set": dset, "distilled": distilled, "random": random,
             "distill_seconds": distill_seconds, "seconds_per_step": dset.meta["seconds_per_step"],
             "peak_memory_mb": peak_memory_mb(), "options": dset.meta["options"]}

@@ -19,7 +19,8 @@ from .learner import fresh_model, train_on_set
 from .models import Backbone
 
 # %% auto #0
-__all__ = ['Encoded', 'encode', 'encode_split', 'macro_f1', 'measure', 'mean_std', 'Evaluation', 'evaluate_set']
+__all__ = ['Encoded', 'encode', 'encode_split', 'macro_f1', 'scores', 'measure', 'pooled_features', 'head_params', 'score_model',
+           'train_and_score', 'mean_std', 'Evaluation', 'evaluate_set']
 
 # %% ../nbs/06_evaluate.ipynb #c0177ca3
 @dataclass
@@ -61,7 +62,7 @@ def encode_split(backbone: Backbone, task, split: str, max_length: int = 64, lim
         _ENCODED[key] = encode(backbone, ds["text"], ds["label"], max_length)
     return _ENCODED[key]
 
-# %% ../nbs/06_evaluate.ipynb #e5627077
+# %% ../nbs/06_evaluate.ipynb #85b36fe5
 def macro_f1(pred: torch.Tensor, gold: torch.Tensor, num_labels: int) -> float:
     "Macro-averaged F1 over `num_labels` classes (a class absent from both gold and predictions is skipped)."
     f1s = []
@@ -73,24 +74,76 @@ def macro_f1(pred: torch.Tensor, gold: torch.Tensor, num_labels: int) -> float:
             f1s.append(2 * tp / (2 * tp + fp + fn))
     return sum(f1s) / len(f1s) if f1s else 0.0
 
+def scores(logits: torch.Tensor, gold: torch.Tensor) -> dict:
+    "Accuracy, macro-F1 and mean cross-entropy of `logits` against `gold`."
+    logits, gold = logits.float().cpu(), gold.cpu()
+    pred = logits.argmax(-1)
+    return {"acc": (pred == gold).float().mean().item(), "f1": macro_f1(pred, gold, logits.shape[-1]),
+            "loss": F.cross_entropy(logits, gold).item()}
+
+def _length_order(data: Encoded) -> list[int]:
+    return sorted(range(len(data)), key=lambda i: len(data.ids[i]))
+
 @torch.no_grad()
 def measure(model, params: dict | None, data: Encoded, head: str, batch_size: int = 64) -> dict:
     "Accuracy, macro-F1 and eval loss of `model` (with `params`, or its own weights) on `data`, through `head`."
     device = next(model.parameters()).device
-    preds, losses = [], []
-    order = sorted(range(len(data)), key=lambda i: len(data.ids[i]))
-    for ids, mask, labels in data.batches(batch_size, order):
+    order = _length_order(data)
+    logits = []
+    for ids, mask, _ in data.batches(batch_size, order):
         kwargs = dict(input_ids=ids.to(device), attention_mask=mask.to(device), head=head)
-        logits = functional_call(model, params, args=(), kwargs=kwargs)[0] if params is not None else model(**kwargs)[0]
-        losses.append(F.cross_entropy(logits.float(), labels.to(device), reduction="sum").item())
-        preds.append(logits.argmax(-1).cpu())
-    pred = torch.cat(preds)
-    gold = data.labels[order]
-    num_labels = model.heads[head][-1].out_features
-    return {"acc": (pred == gold).float().mean().item(), "f1": macro_f1(pred, gold, num_labels),
-            "loss": sum(losses) / len(data)}
+        logits.append(functional_call(model, params, args=(), kwargs=kwargs)[0] if params is not None else model(**kwargs)[0])
+    return scores(torch.cat(logits), data.labels[order])
 
-# %% ../nbs/06_evaluate.ipynb #08aff49e
+# %% ../nbs/06_evaluate.ipynb #c774359f
+_FEATURES: dict = {}
+
+@torch.no_grad()
+def pooled_features(model, data: Encoded, batch_size: int = 64):
+    "Pooled vectors `(n, H)` of `data` under `model`'s own encoder, and the labels in the same order (cached)."
+    version = sum(p._version for p in model.encoder.parameters())  # changes if the encoder is trained in place
+    key = (id(model.encoder), version, model.encoder.training, model.pooling, id(data))
+    if key not in _FEATURES:
+        device = next(model.parameters()).device
+        order = _length_order(data)
+        feats = [model.features(input_ids=ids.to(device), attention_mask=mask.to(device))[0]
+                 for ids, mask, _ in data.batches(batch_size, order)]
+        _FEATURES[key] = (torch.cat(feats), data.labels[order], data)  # keep `data` alive so its id stays unique
+    return _FEATURES[key][:2]
+
+def head_params(params: dict, head: str) -> dict:
+    "The parameters of one head, with the `heads.<name>.` prefix removed."
+    prefix = f"heads.{head}."
+    return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+
+@torch.no_grad()
+def score_model(model, params: dict | None, data: Encoded, head: str, heads_only: bool, batch_size: int = 64) -> dict:
+    "Metrics of one model on `data`: end to end, or (`heads_only`) its head on the shared pooled vectors."
+    if not heads_only:
+        return measure(model, params, data, head, batch_size)
+    feats, gold = pooled_features(model, data, batch_size)
+    module = model.heads[head]
+    logits = module(feats) if params is None else functional_call(module, head_params(params, head), (feats,))
+    return scores(logits, gold)
+
+def train_and_score(backbone: Backbone, dset: DistilledSet, seed: int, data: dict, batch_size: int = 64,
+                    history: list | None = None) -> dict:
+    "Train a fresh model from `seed` on `dset` and score it per part on `data[task]`, before and after training."
+    from ddplug.learner import inner_loss, to_device
+    heads_only = dset.meta.get("inner", "all") == "head"
+    untrained = fresh_model(backbone, dset, seed)
+    run = {p.task: {"pre": score_model(untrained, None, data[p.task], p.task, heads_only, batch_size)} for p in dset.parts}
+    log = [] if history is None else history
+    model, params = train_on_set(backbone, dset, seed, history=log)
+    for p in dset.parts:
+        run[p.task]["post"] = score_model(model, params, data[p.task], p.task, heads_only, batch_size)
+    with torch.no_grad():  # training loss after the last step, for the start/end columns
+        end = inner_loss(model, params, to_device(dset, backbone.word_embeddings.device), dset.meta.get("attention_weight", 1.0))[0]
+    run["train_loss"] = [log[0]["loss"], end.item()]
+    run["seed"] = seed
+    return run
+
+# %% ../nbs/06_evaluate.ipynb #70a7c460
 def mean_std(values) -> tuple[float, float]:
     values = list(values)
     m = sum(values) / len(values)
@@ -134,6 +187,7 @@ def evaluate_set(dset: DistilledSet, tasks, backbone: Backbone, models: int = 20
     `tasks` maps part task names to `Task` objects (a single `Task` is fine for a one-part set).
     `model_ids` picks which of the K models to run (parallel evaluation splits them across processes)."""
     from ddplug.tasks import Task
+    from tqdm.auto import tqdm
     check_backbone(dset, backbone)
     if isinstance(tasks, Task):
         tasks = {dset.parts[0].task: tasks}
@@ -144,22 +198,8 @@ def evaluate_set(dset: DistilledSet, tasks, backbone: Backbone, models: int = 20
     data = {p.task: encode_split(backbone, tasks[p.task], split, max_length, limit) for p in dset.parts}
     ev = Evaluation([p.task for p in dset.parts], info={"split": split, "models": models, "seed": seed, "limit": limit,
                                                          "sizes": {p.task: p.size for p in dset.parts}})
-    ids = range(models) if model_ids is None else model_ids
     t0 = time.time()
-    from tqdm.auto import tqdm
-    for k in tqdm(ids, desc="evaluating", disable=not progress, leave=False):
-        untrained = fresh_model(backbone, dset, seed + k)
-        run = {p.task: {"pre": measure(untrained, None, data[p.task], p.task, batch_size)} for p in dset.parts}
-        log = []
-        model, params = train_on_set(backbone, dset, seed + k, history=log)
-        for p in dset.parts:
-            run[p.task]["post"] = measure(model, params, data[p.task], p.task, batch_size)
-        with torch.no_grad():  # training loss after the last step, for the start/end columns
-            from ddplug.learner import inner_loss, to_device
-            end = inner_loss(model, params, to_device(dset, backbone.word_embeddings.device),
-                             dset.meta.get("attention_weight", 1.0))[0]
-        run["train_loss"] = [log[0]["loss"], float(end)]
-        run["seed"] = seed + k
-        ev.runs.append(run)
+    for k in tqdm(range(models) if model_ids is None else model_ids, desc="evaluating", disable=not progress, leave=False):
+        ev.runs.append(train_and_score(backbone, dset, seed + k, data, batch_size))
     ev.info["seconds"] = time.time() - t0
     return ev
