@@ -32,7 +32,7 @@ test: install check-sync
 	$(BIN)/python -m pytest -q tests $(foreach p,$(PLUGINS),$(dir $(p))tests)
 
 bench: install
-	$(BIN)/python benchmarks/distill.py
+	$(BIN)/python benchmarks/distill.py --tasks ag_news sst2 --models 20 --steps 300 --fewshot-models 3 --full-max-train 8000
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -26,9 +26,9 @@ from .plugins import hookimpl
 
 # %% auto #0
 __all__ = ['DistillConfig', 'inverse_softplus', 'Learnables', 'initial_examples', 'initial_attention', 'schedule', 'real_batch',
-           'outer_loss', 'AttentionDistiller', 'register_distillers']
+           'outer_loss', 'token_distance', 'AttentionDistiller', 'register_distillers']
 
-# %% ../nbs/07_distill.ipynb #0a34f378
+# %% ../nbs/07_distill.ipynb #435d6e42
 @dataclass
 class DistillConfig:
     "Options of the attention-label distiller."
@@ -40,9 +40,9 @@ class DistillConfig:
     attention: str = "cls"          # cls | all | none
     attention_layers: str = "all"   # 'all' or comma-separated layer indices, e.g. '4,5'
     attention_weight: float = 1.0   # λ
-    inner: str = "all"              # all | head | last:k (parameters the inner step moves)
+    inner: str = "head"             # head | last:k | all (parameters the inner step moves; see the ablations)
     head: str = "linear"            # head plugin
-    pooling: str = "cls"            # cls | pooler | mean
+    pooling: str = "mean"           # mean | cls | pooler (minilm is trained with mean pooling)
     init: str = "real"              # real | random
     fixed_head_seed: int | None = None  # draw a new head every outer step unless set
     batch_size: int = 32            # real examples per outer step
@@ -51,6 +51,7 @@ class DistillConfig:
     lr_attention: float = 1e-2
     lr_lr: float = 1e-2
     init_lr: float = 1.0            # initial inner learning rate (a fresh head needs ~1 to learn in one step)
+    token_penalty: float = 0.0      # > 0 pulls every position toward its nearest vocabulary token (readable sets)
     warmup: float = 0.1             # fraction of outer steps of linear warm-up, then linear decay to 0
     clip: float = 1.0               # gradient-norm clipping of the learned tensors
     eval_every: int = 50            # outer steps between validation checks (0: only at the end)
@@ -174,6 +175,14 @@ def outer_loss(backbone: Backbone, dset: DistilledSet, batch, head_seed: int, cf
                                 kwargs=dict(input_ids=ids, attention_mask=mask, head=dset.parts[0].task))
     return F.cross_entropy(logits, labels)
 
+# %% ../nbs/07_distill.ipynb #b3dfe8b6
+def token_distance(embeds: torch.Tensor, vocab: torch.Tensor, vocab_unit: torch.Tensor) -> torch.Tensor:
+    "Mean squared distance of each position of `embeds (N, L, H)` to its cosine-nearest row of `vocab`, scale-free."
+    flat = embeds.reshape(-1, embeds.shape[-1])
+    with torch.no_grad():
+        nearest = (F.normalize(flat, dim=-1) @ vocab_unit.T).argmax(-1)
+    return ((flat - vocab[nearest]) ** 2).sum(-1).mean() / vocab.pow(2).sum(-1).mean()
+
 # %% ../nbs/07_distill.ipynb #d4a617c9
 def _save_checkpoint(path: Path, learn_: Learnables, opt: torch.optim.Optimizer, g: torch.Generator, state: dict,
                      best: dict | None):
@@ -215,7 +224,7 @@ def _load_checkpoint(path: Path, learn_: Learnables, opt: torch.optim.Optimizer,
                 "tensors": {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}}
     return meta, best
 
-# %% ../nbs/07_distill.ipynb #ee3f564c
+# %% ../nbs/07_distill.ipynb #a0caf1ac
 def _set_from(tensors: dict, template: DistilledSet) -> DistilledSet:
     "A detached copy of `template` with its tensors replaced by a saved snapshot."
     p = template.parts[0]
@@ -261,14 +270,16 @@ class AttentionDistiller:
                 "seed": cfg.seed, "seq_len": cfg.seq_len, "inner": cfg.inner, "head": cfg.head, "pooling": cfg.pooling,
                 "attention_weight": cfg.attention_weight, "init_examples": picks}
         val = encode_split(backbone, task, "validation", cfg.seq_len, cfg.eval_size)
-        state = {"step": 0, "history": [], "seconds": 0.0, "config": asdict(cfg)}
+        vocab = backbone.word_embeddings.detach()
+        vocab_unit = F.normalize(vocab, dim=-1) if cfg.token_penalty > 0 else None
+        state = {"step": 0, "history": [], "seconds": 0.0, "step_seconds": 0.0, "config": asdict(cfg)}
         best = None
         checkpoint = Path(checkpoint) if checkpoint else None
         if resume and checkpoint is not None and checkpoint.exists():
             saved, best = _load_checkpoint(checkpoint, learn_, opt, g)
             if saved["config"] != state["config"]:
                 raise DDPlugError(f"{checkpoint} was written with other options: resume with the same options, or delete it.")
-            state = {k: saved[k] for k in ("step", "history", "seconds", "config")}
+            state = {k: saved[k] for k in ("step", "history", "seconds", "step_seconds", "config")}
         elif resume and checkpoint is None:
             raise DDPlugError("--resume needs a checkpoint path (--checkpoint, or -o which puts it next to the output).")
 
@@ -283,12 +294,15 @@ class AttentionDistiller:
         try:
             while state["step"] < cfg.steps and not interrupted:
                 step = state["step"]
-                step_start = g.get_state()  # an interrupted step is redone from here on resume
+                step_start, t_step = g.get_state(), time.time()  # an interrupted step is redone from here on resume
                 # the run's random draws, in a fixed order: batch, then head seed
                 idx = torch.randperm(n_train, generator=g)[:cfg.batch_size].tolist()
                 head_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g)) if cfg.fixed_head_seed is None else cfg.fixed_head_seed
                 dset = learn_.materialise(task.name, task.label_names, meta)
-                loss = outer_loss(backbone, dset, real_batch(task, backbone, idx, cfg.seq_len, dev), head_seed, cfg)
+                loss = ce = outer_loss(backbone, dset, real_batch(task, backbone, idx, cfg.seq_len, dev), head_seed, cfg)
+                if cfg.token_penalty > 0:
+                    distance = token_distance(learn_.inputs_embeds, vocab, vocab_unit)
+                    loss = ce + cfg.token_penalty * distance
                 params = [p for p in learn_.parameters() if p.requires_grad]
                 # a tensor the loss does not reach (attention labels when only the head moves) gets no gradient
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
@@ -301,7 +315,10 @@ class AttentionDistiller:
                 opt.step()
                 opt.zero_grad(set_to_none=True)
                 state["step"] = step + 1
-                record = {"step": step + 1, "outer_loss": loss.item(), "lr0": F.softplus(learn_.raw_lrs[0]).item()}
+                state["step_seconds"] += time.time() - t_step  # outer steps only, without validation
+                record = {"step": step + 1, "outer_loss": ce.item(), "lr0": F.softplus(learn_.raw_lrs[0]).item()}
+                if cfg.token_penalty > 0:
+                    record["token_distance"] = distance.item()
                 if (cfg.eval_every and (step + 1) % cfg.eval_every == 0) or step + 1 == cfg.steps:
                     current = learn_.materialise(task.name, task.label_names, meta)
                     record["val_acc"] = last_val = self.validate(backbone, task, current, val)
@@ -331,6 +348,7 @@ class AttentionDistiller:
         final = _set_from(best["tensors"], learn_.materialise(task.name, task.label_names, meta))
         final.meta.update({"history": state["history"], "wall_seconds": round(state["seconds"], 1),
                            "seconds_per_step": round(state["seconds"] / max(1, cfg.steps), 4),
+                           "seconds_per_outer_step": round(state["step_seconds"] / max(1, cfg.steps), 4),
                            "best_step": best["step"], "metrics": {"val_acc": best["val"]}, "ddplug_version": ddplug.__version__})
         return final.detach()
 

@@ -95,7 +95,7 @@ def measure(model, params: dict | None, data: Encoded, head: str, batch_size: in
         logits.append(functional_call(model, params, args=(), kwargs=kwargs)[0] if params is not None else model(**kwargs)[0])
     return scores(torch.cat(logits), data.labels[order])
 
-# %% ../nbs/06_evaluate.ipynb #c774359f
+# %% ../nbs/06_evaluate.ipynb #742f3c95
 _FEATURES: dict = {}
 
 @torch.no_grad()
@@ -131,8 +131,8 @@ def train_and_score(backbone: Backbone, dset: DistilledSet, seed: int, data: dic
     "Train a fresh model from `seed` on `dset` and score it per part on `data[task]`, before and after training."
     from ddplug.learner import inner_loss, to_device
     heads_only = dset.meta.get("inner", "all") == "head"
-    untrained = fresh_model(backbone, dset, seed)
-    run = {p.task: {"pre": score_model(untrained, None, data[p.task], p.task, heads_only, batch_size)} for p in dset.parts}
+    untrained = fresh_model(backbone, dset, seed)  # the pretrained encoder: its pooled vectors are always shared
+    run = {p.task: {"pre": score_model(untrained, None, data[p.task], p.task, True, batch_size)} for p in dset.parts}
     log = [] if history is None else history
     model, params = train_on_set(backbone, dset, seed, history=log)
     for p in dset.parts:

@@ -19,8 +19,8 @@ from .plugins import hookimpl, registry
 
 # %% auto #0
 __all__ = ['NearestToken', 'TorchReconstructor', 'register_reconstructors', 'clean_tokens', 'Reconstruction', 'reconstruct_set',
-           'sentences_as_set', 'token_recovery', 'nearest_sentences', 'train_sample', 'quality', 'topk_table',
-           'to_json', 'write_json', 'write_csv']
+           'sentences_as_set', 'token_recovery', 'nearest_sentences', 'train_sample', 'quality', 'text_set',
+           'topk_table', 'to_json', 'write_json', 'write_csv']
 
 # %% ../nbs/10_reconstruct.ipynb #beb15358
 _INDEXES: dict = {}   # (reconstructor class, fingerprint, device, version) -> index
@@ -235,6 +235,20 @@ def quality(dset: DistilledSet, recs: list[Reconstruction], backbone, references
         out.append({"task": part.task, "examples": part.size, "mean_cosine": rec.mean_cosine, "bleu": mean("bleu"),
                     "chrf": mean("chrf"), "references": len(refs), "per_example": examples})
     return out
+
+# %% ../nbs/10_reconstruct.ipynb #3553e3ff
+def text_set(dset: DistilledSet, recs: list[Reconstruction], backbone, clean: bool = True) -> DistilledSet:
+    "The reconstructed text of `dset` as a set of real tokens, with the distilled label targets and learning rates."
+    parts = []
+    for part, rec in zip(dset.parts, recs):
+        texts = [rec.text(i, clean) or "[UNK]" for i in range(rec.size)]
+        batch = backbone.tokenize(texts, max_length=part.seq_len)
+        with torch.no_grad():
+            embeds = backbone.embed(batch["input_ids"]).cpu()
+        parts.append(Part(part.task, part.label_names, embeds, part.labels.detach().clone(), batch["attention_mask"]))
+    meta = {k: v for k, v in dset.meta.items() if k != "history"}
+    meta.update(derived_from="reconstructed text", texts={r.task: [r.text(i, clean) for i in range(r.size)] for r in recs})
+    return DistilledSet(parts, dset.lrs.detach().clone(), meta)
 
 # %% ../nbs/10_reconstruct.ipynb #e5bc5b73
 def topk_table(rec: Reconstruction, example: int = 0):

@@ -39,7 +39,7 @@ def bb():
 def test_meta_gradient_matches_finite_differences(toy):
     bb64 = tiny()
     bb64.encoder.double()
-    cfg = DistillConfig(seq_len=6, label_mode="unrestricted", attention="cls", pooling="mean", init_lr=0.3)
+    cfg = DistillConfig(seq_len=6, label_mode="unrestricted", attention="cls", pooling="mean", inner="all", init_lr=0.3)
     g = torch.Generator().manual_seed(0)
     embeds = torch.randn(2, 6, 32, generator=g, dtype=torch.float64) * 0.5
     att = torch.softmax(torch.randn(2, 2, 4, 6, generator=g, dtype=torch.float64), -1)
@@ -116,14 +116,17 @@ def test_resume_equals_uninterrupted_run(toy, bb, tmp_path, monkeypatch):
         AttentionDistiller(**{**OPTS, "seed": 1}).distill(toy, bb, checkpoint=ckpt, resume=True, progress=False)
 
 
-def test_evaluator_and_inner_loop_train_the_same_weights(toy, bb):
-    dset = AttentionDistiller(**{**OPTS, "steps": 2}).distill(toy, bb, progress=False)
+@pytest.mark.parametrize("inner", ["head", "last:1", "all"])
+def test_evaluator_and_inner_loop_train_the_same_weights(toy, bb, inner):
+    dset = AttentionDistiller(**{**OPTS, "steps": 2, "inner": inner}).distill(toy, bb, progress=False)
     _, evaluated = train_on_set(bb, dset, seed=5)
     model = fresh_model(bb, dset, 5)
     trainable, frozen = split_params(model, dset.meta["inner"])
     distilled = learn(model, dset, trainable, frozen, dset.meta["attention_weight"], create_graph=True)
+    assert len(distilled) > 0
     for name, p in distilled.items():
         assert torch.allclose(p, evaluated[name], atol=1e-6), name
+    assert any(n.startswith("encoder.") for n in distilled) == (inner != "head")
 
 
 def test_bad_options_are_one_line(toy, bb):
