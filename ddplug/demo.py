@@ -68,7 +68,7 @@ def results_table(rows: list[tuple[str, Evaluation]]) -> str:
                        f"{ev.info.get('sizes', {}).get(t, '')} |")
     return "\n".join(out)
 
-# %% ../nbs/12_demo.ipynb #f1f3c101
+# %% ../nbs/12_demo.ipynb #ac7335f2
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m ddplug.demo", description="Distil AG News on minilm and compare with real examples.")
     p.add_argument("--task", default="ag_news")
@@ -83,3 +83,6 @@ def main(argv=None):
           f"({r['seconds_per_step']:.2f} s/step), peak memory {r['peak_memory_mb']:.0f} MB; "
           f"{args.models} models, first {args.limit} test sentences\n")
     print(results_table([("random real, 1 step", r["random"]), ("distilled, 1 step", r["distilled"])]))
+
+if __name__ == "__main__" and "__file__" in globals():  # `python -m ddplug.demo`, not while this notebook runs
+    main()

@@ -15,8 +15,8 @@ from .core import DDPlugError
 from .plugins import hookimpl, registry
 
 # %% auto #0
-__all__ = ['DATA_DIR', 'VALIDATION_SEED', 'VALIDATION_SIZE', 'Task', 'carve', 'make_task', 'ag_news', 'sst2', 'read_table',
-           'file_task', 'hub_task', 'load_task', 'register_tasks']
+__all__ = ['DATA_DIR', 'VALIDATION_SEED', 'VALIDATION_SIZE', 'Task', 'carve', 'make_task', 'ag_news', 'sst2', 'sample_per_class',
+           'read_table', 'file_task', 'hub_task', 'load_task', 'register_tasks']
 
 # %% ../nbs/02_tasks.ipynb #46d51225
 DATA_DIR = Path(ddplug.__file__).parent / "data"  # the data sets shipped with the package
@@ -133,6 +133,19 @@ def sst2(validation_size: int = VALIDATION_SIZE) -> Task:
               "heldout": _read_csv(d / "test.csv.gz")}
     return make_task("sst2", frames, _meta("sst2")["label_names"], validation_size=validation_size,
                      description="SST-2 binary sentiment (test: GLUE dev, 872; heldout: SST test, 1,821)")
+
+# %% ../nbs/02_tasks.ipynb #ef016e53
+def sample_per_class(task: Task, per_class: int, g) -> list[int]:
+    "Indices of `per_class` random training rows of each class, classes in order, drawn with generator `g`."
+    import torch
+    labels = torch.as_tensor(task["train"]["label"])
+    picks = []
+    for c in range(task.num_labels):
+        pool = torch.nonzero(labels == c).flatten()
+        if len(pool) < per_class:
+            raise DDPlugError(f"class {task.label_names[c]!r} has {len(pool)} training examples, fewer than --per-class {per_class}.")
+        picks += pool[torch.randperm(len(pool), generator=g)[:per_class]].tolist()
+    return picks
 
 # %% ../nbs/02_tasks.ipynb #10ac4d91
 _READERS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
