@@ -21,7 +21,7 @@ from .tasks import sample_per_class
 # %% auto #0
 __all__ = ['real_examples', 'pick_lr', 'RandomRealDistiller', 'FewShotDistiller', 'finetune_full', 'register_distillers']
 
-# %% ../nbs/08_baselines.ipynb #4f04b49d
+# %% ../nbs/08_baselines.ipynb #ca5fa888
 def real_examples(task, backbone: Backbone, per_class: int, seq_len: int, seed: int) -> Part:
     "`per_class` random training sentences of each class as a part (word embeddings, masks, one-hot labels)."
     picks = sample_per_class(task, per_class, generator(seed))
@@ -59,14 +59,21 @@ class RandomRealDistiller:
                 "backbone_fingerprint": backbone.fingerprint(), "distiller": self.name, "seed": self.seed,
                 "seq_len": self.seq_len, "head": self.head, "pooling": self.pooling, "inner": self.inner, **extra}
 
+    def options(self) -> dict:
+        return {"per_class": self.per_class, "seq_len": self.seq_len}
+
+    def make_set(self, part: Part, lr: float, meta: dict) -> DistilledSet:
+        "The set of these real examples trained with learning rate `lr`: one SGD step."
+        return DistilledSet([part], torch.tensor([float(lr)]), meta)
+
     def distill(self, task, backbone: Backbone, progress: bool = False, **_) -> DistilledSet:
         t0 = time.time()
         part = real_examples(task, backbone, self.per_class, self.seq_len, self.seed)
-        make = lambda lr: DistilledSet([part], torch.tensor([float(lr)]), self.meta(task, backbone))
+        make = lambda lr: self.make_set(part, lr, self.meta(task, backbone))
         lr, scores = pick_lr(task, backbone, make, self.grid, self.eval_size, self.eval_models, self.seq_len)
         dset = make(lr)
         dset.meta.update({"lr_grid": {str(k): v for k, v in scores.items()}, "wall_seconds": round(time.time() - t0, 1),
-                          "options": {"per_class": self.per_class, "seq_len": self.seq_len}})
+                          "options": self.options()})
         return dset
 
 class FewShotDistiller(RandomRealDistiller):
@@ -78,16 +85,13 @@ class FewShotDistiller(RandomRealDistiller):
         super().__init__(**options)
         self.steps = steps
 
-    def distill(self, task, backbone: Backbone, progress: bool = False, **_) -> DistilledSet:
-        t0 = time.time()
-        part = real_examples(task, backbone, self.per_class, self.seq_len, self.seed)
-        make = lambda lr: DistilledSet([part], torch.full((self.steps,), float(lr)),
-                                       self.meta(task, backbone, inner_optimizer="adamw", attention_weight=0.0))
-        lr, scores = pick_lr(task, backbone, make, self.grid, self.eval_size, self.eval_models, self.seq_len)
-        dset = make(lr)
-        dset.meta.update({"lr_grid": {str(k): v for k, v in scores.items()}, "wall_seconds": round(time.time() - t0, 1),
-                          "options": {"per_class": self.per_class, "seq_len": self.seq_len, "steps": self.steps}})
-        return dset
+    def options(self) -> dict:
+        return {**super().options(), "steps": self.steps}
+
+    def make_set(self, part: Part, lr: float, meta: dict) -> DistilledSet:
+        "`steps` AdamW steps at learning rate `lr`, without an attention loss: ordinary fine-tuning."
+        return DistilledSet([part], torch.full((self.steps,), float(lr)),
+                            {**meta, "inner_optimizer": "adamw", "attention_weight": 0.0})
 
 # %% ../nbs/08_baselines.ipynb #1e2fd07e
 def finetune_full(task, backbone: Backbone, epochs: float = 1.0, lr: float = 5e-5, batch_size: int = 32,
