@@ -16,9 +16,9 @@ import ddplug
 from .core import DDPlugError
 
 # %% auto #0
-__all__ = ['FORMAT', 'Part', 'DistilledSet', 'save_set', 'load_set', 'check_backbone']
+__all__ = ['FORMAT', 'Part', 'DistilledSet', 'set_tensors', 'set_layout', 'set_from', 'save_set', 'load_set', 'check_backbone']
 
-# %% ../nbs/04_distilled.ipynb #8dc63b2f
+# %% ../nbs/04_distilled.ipynb #c3ab1076
 @dataclass
 class Part:
     "The distilled examples of one task (or one joint task)."
@@ -35,7 +35,7 @@ class Part:
         if self.inputs_embeds.dim() != 3:
             raise DDPlugError(f"part {self.task!r}: inputs_embeds must be (N, L, H), got {tuple(self.inputs_embeds.shape)}.")
         if self.attention_mask is None:
-            self.attention_mask = torch.ones(self.inputs_embeds.shape[:2], dtype=torch.long)
+            self.attention_mask = torch.ones(self.inputs_embeds.shape[:2], dtype=torch.long, device=self.inputs_embeds.device)
         if self.labels.shape != (n, len(self.label_names)):
             raise DDPlugError(f"part {self.task!r}: labels must be (N, C) = ({n}, {len(self.label_names)}), got {tuple(self.labels.shape)}.")
         if self.attention_labels is not None and self.attention_labels.shape[:2] != (n, len(self.attention_layers)):
@@ -59,6 +59,7 @@ class DistilledSet:
     parts: list[Part]
     lrs: torch.Tensor
     meta: dict = field(default_factory=dict)
+    weights: torch.Tensor | None = None  # per-part inner-loss weights; None: mean over all examples
 
     def __post_init__(self):
         if not self.parts:
@@ -68,6 +69,8 @@ class DistilledSet:
             raise DDPlugError(f"a distilled set has two parts for the same task among {names}: merge them into one part.")
         if self.lrs.dim() != 1 or len(self.lrs) == 0:
             raise DDPlugError("lrs must be a 1-D tensor with one learning rate per inner step.")
+        if self.weights is not None and self.weights.shape != (len(self.parts),):
+            raise DDPlugError(f"weights must hold one inner-loss weight per part ({len(self.parts)}), got {tuple(self.weights.shape)}.")
 
     @property
     def steps(self) -> int: return len(self.lrs)
@@ -91,28 +94,41 @@ class DistilledSet:
             t = t.detach().to("cpu", copy=True)
             return t.float() if t.is_floating_point() else t.long()
         parts = [replace(p, **{k: fix(getattr(p, k)) for k in Part._TENSORS}) for p in self.parts]
-        return DistilledSet(parts, fix(self.lrs), json.loads(json.dumps(self.meta)))
+        return DistilledSet(parts, fix(self.lrs), json.loads(json.dumps(self.meta)), fix(self.weights))
 
     def __repr__(self):
         desc = ", ".join(f"{p.task}: {p.size}x{p.seq_len} ({p.num_labels} labels)" for p in self.parts)
         return f"DistilledSet([{desc}], steps={self.steps}, backbone={self.backbone!r})"
 
-# %% ../nbs/04_distilled.ipynb #7b547ea6
+# %% ../nbs/04_distilled.ipynb #cf37bc90
 FORMAT = "ddplug.distilled/1"
+
+def set_tensors(dset: DistilledSet) -> dict[str, torch.Tensor]:
+    "The set's tensors by name (`lrs`, `weights`, `part{i}.<tensor>`), detached on the CPU: what a file stores."
+    dset = dset.detach()
+    tensors = {"lrs": dset.lrs} if dset.weights is None else {"lrs": dset.lrs, "weights": dset.weights}
+    for i, p in enumerate(dset.parts):
+        tensors.update({f"part{i}.{k}": v.contiguous() for k, v in p.tensors().items()})
+    return tensors
+
+def set_layout(dset: DistilledSet) -> list[dict]:
+    "What the tensors alone do not say about each part: its task, label names and attention layers."
+    return [{"task": p.task, "label_names": p.label_names, "attention_layers": p.attention_layers} for p in dset.parts]
+
+def set_from(tensors: dict, layout: list[dict], meta: dict) -> DistilledSet:
+    "The inverse of `set_tensors` + `set_layout`."
+    parts = [Part(task=pm["task"], label_names=pm["label_names"], attention_layers=pm["attention_layers"],
+                  **{k: tensors.get(f"part{i}.{k}") for k in Part._TENSORS}) for i, pm in enumerate(layout)]
+    return DistilledSet(parts, tensors["lrs"], meta, tensors.get("weights"))
 
 def save_set(dset: DistilledSet, path) -> Path:
     "Write `dset` to `path` (.safetensors), atomically: a crash mid-write leaves the old file intact."
     from safetensors.torch import save_file
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    dset = dset.detach()
-    tensors = {"lrs": dset.lrs}
-    parts_meta = []
-    for i, p in enumerate(dset.parts):
-        tensors.update({f"part{i}.{k}": v.contiguous() for k, v in p.tensors().items()})
-        parts_meta.append({"task": p.task, "label_names": p.label_names, "attention_layers": p.attention_layers})
+    tensors = set_tensors(dset)
     meta = {"format": FORMAT, "ddplug_version": ddplug.__version__, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            **dset.meta, "parts": parts_meta}
+            **dset.meta, "parts": set_layout(dset)}
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata={"ddplug": json.dumps(meta)})
     tmp.replace(path)
@@ -135,12 +151,9 @@ def load_set(path, backbone=None) -> DistilledSet:
     meta = json.loads(header["ddplug"])
     if meta.get("format") != FORMAT:
         raise DDPlugError(f"{path}: distilled-set format {meta.get('format')!r}, this ddplug reads {FORMAT!r}: upgrade ddplug.")
-    parts_meta = meta.pop("parts")
+    layout = meta.pop("parts")
     try:
-        parts = [Part(task=pm["task"], label_names=pm["label_names"], attention_layers=pm["attention_layers"],
-                      **{k: tensors.get(f"part{i}.{k}") for k in Part._TENSORS})
-                 for i, pm in enumerate(parts_meta)]
-        dset = DistilledSet(parts, tensors["lrs"], meta)
+        dset = set_from(tensors, layout, meta)
     except (KeyError, TypeError, AttributeError) as e:
         raise DDPlugError(f"{path}: distilled-set file is missing {e}: it is damaged; distil it again.") from None
     if backbone is not None:

@@ -69,11 +69,16 @@ def part_losses(model: Classifier, params: dict, part: Part, attention_weight: f
     kl = attention_kl(attentions, part.attention_labels, part.attention_layers) if use_attention else torch.zeros_like(ce)
     return ce + attention_weight * kl, ce, kl
 
-# %% ../nbs/05_learner.ipynb #0c8c9425
+# %% ../nbs/05_learner.ipynb #c91264c1
 def inner_loss(model: Classifier, params: dict, dset: DistilledSet, attention_weight: float = ATTENTION_WEIGHT):
-    "Mean inner loss over every example of every part, plus the mean CE and KL for logging."
+    """The inner loss: the mean over every example of every part, or with per-part `dset.weights` the weighted sum of
+    each part's mean; plus the mean CE and KL over all examples, for logging."""
     losses, ces, kls = zip(*(part_losses(model, params, p, attention_weight) for p in dset.parts))
-    return torch.cat(losses).mean(), torch.cat(ces).mean(), torch.cat(kls).mean()
+    if dset.weights is None:
+        loss = torch.cat(losses).mean()
+    else:
+        loss = sum(w * part.mean() for w, part in zip(dset.weights, losses))
+    return loss, torch.cat(ces).mean(), torch.cat(kls).mean()
 
 def learn(model: Classifier, dset: DistilledSet, trainable: dict, frozen: dict, attention_weight: float = ATTENTION_WEIGHT,
           create_graph: bool = False, history: list | None = None) -> dict:
@@ -110,7 +115,7 @@ def _adamw_step(params, grads, moments, t, lr, betas=(0.9, 0.999), eps=1e-8, wei
         out[n] = p * (1 - lr * weight_decay) - lr * update
     return out
 
-# %% ../nbs/05_learner.ipynb #a74c5ed4
+# %% ../nbs/05_learner.ipynb #c876f40b
 def fresh_model(backbone: Backbone, dset: DistilledSet, seed: int, head: str | None = None, pooling: str | None = None) -> Classifier:
     "A classifier over `backbone` with fresh heads for the parts of `dset`, from `seed`."
     head = head or dset.meta.get("head", "linear")
@@ -134,4 +139,4 @@ def to_device(dset: DistilledSet, device) -> DistilledSet:
     from dataclasses import replace
     mv = lambda t: None if t is None else t.to(device)
     parts = [replace(p, **{k: mv(getattr(p, k)) for k in Part._TENSORS}) for p in dset.parts]
-    return DistilledSet(parts, dset.lrs.to(device), dset.meta)
+    return DistilledSet(parts, dset.lrs.to(device), dset.meta, mv(dset.weights))

@@ -21,7 +21,7 @@ __all__ = ['DEFAULT_BACKBONE', 'POOLINGS', 'Backbone', 'pretrained_backbone', 'm
            'LinearHead', 'MLPHead', 'make_head', 'Classifier', 'make_classifier', 'register_backbones',
            'register_heads']
 
-# %% ../nbs/03_models.ipynb #c6b4c204
+# %% ../nbs/03_models.ipynb #f0ccf6ba
 DEFAULT_BACKBONE = "minilm"
 
 def _quiet_transformers():
@@ -51,10 +51,11 @@ class Backbone:
         "The `(vocab, hidden)` word-embedding matrix: the space distilled examples live in."
         return self.encoder.get_input_embeddings().weight
 
-    def tokenize(self, texts, max_length: int = 64, padding="max_length"):
-        "Token ids and attention mask for `texts`, truncated (and by default padded) to `max_length`."
-        return self.tokenizer(list(texts), max_length=max_length, truncation=True, padding=padding,
-                              return_token_type_ids=False, return_tensors="pt")
+    def tokenize(self, texts, pairs=None, max_length: int = 64, padding="max_length"):
+        """Token ids and attention mask for `texts` (with `pairs`: `[CLS] text [SEP] pair [SEP]`, the longer one cut
+        first), truncated (and by default padded) to `max_length`. Token types are left out: every position is type 0."""
+        return self.tokenizer(list(texts), None if pairs is None else list(pairs), max_length=max_length, truncation=True,
+                              padding=padding, return_token_type_ids=False, return_tensors="pt")
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         "Word embeddings of token ids: `(N, L) -> (N, L, H)`; what a real sentence looks like in distilled form."

@@ -15,10 +15,11 @@ from .core import DDPlugError
 from .plugins import hookimpl, registry
 
 # %% auto #0
-__all__ = ['DATA_DIR', 'VALIDATION_SEED', 'VALIDATION_SIZE', 'Task', 'carve', 'make_task', 'ag_news', 'sst2', 'sample_per_class',
-           'read_table', 'file_task', 'hub_task', 'load_task', 'register_tasks']
+__all__ = ['DATA_DIR', 'VALIDATION_SEED', 'VALIDATION_SIZE', 'JOINT', 'Task', 'carve', 'make_task', 'ag_news', 'sst2',
+           'sample_per_class', 'read_table', 'file_task', 'hub_task', 'load_task', 'register_tasks', 'texts_of',
+           'joint_task']
 
-# %% ../nbs/02_tasks.ipynb #46d51225
+# %% ../nbs/02_tasks.ipynb #5e421719
 DATA_DIR = Path(ddplug.__file__).parent / "data"  # the data sets shipped with the package
 VALIDATION_SEED = 0       # the fixed seed that carves validation out of train
 VALIDATION_SIZE = 1000    # rows carved from train for validation (at most 10 % of train)
@@ -31,11 +32,19 @@ class Task:
     splits: "datasets.DatasetDict"
     description: str = ""
     info: dict = field(default_factory=dict)
+    _labels: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def num_labels(self) -> int: return len(self.label_names)
 
     def __getitem__(self, split): return self.splits[split]
+
+    def labels(self, split: str = "train"):
+        "The labels of `split` as a tensor (read once through Arrow; a plain column read goes row by row)."
+        import torch
+        if split not in self._labels:
+            self._labels[split] = torch.as_tensor(np.asarray(self.splits[split].with_format("numpy")["label"]), dtype=torch.long)
+        return self._labels[split]
 
     def __repr__(self):
         sizes = ", ".join(f"{k}={len(v):,}" for k, v in self.splits.items())
@@ -134,15 +143,16 @@ def sst2(validation_size: int = VALIDATION_SIZE) -> Task:
     return make_task("sst2", frames, _meta("sst2")["label_names"], validation_size=validation_size,
                      description="SST-2 binary sentiment (test: GLUE dev, 872; heldout: SST test, 1,821)")
 
-# %% ../nbs/02_tasks.ipynb #ef016e53
-def sample_per_class(task: Task, per_class: int, g) -> list[int]:
-    "Indices of `per_class` random training rows of each class, classes in order, drawn with generator `g`."
+# %% ../nbs/02_tasks.ipynb #833d6e95
+def sample_per_class(task: Task, per_class: int, g, at_most: bool = False) -> list[int]:
+    """Indices of `per_class` random training rows of each class, classes in order, drawn with generator `g`
+    (with `at_most`, a class with fewer rows gives all of them)."""
     import torch
-    labels = torch.as_tensor(task["train"]["label"])
+    labels = task.labels("train")
     picks = []
     for c in range(task.num_labels):
         pool = torch.nonzero(labels == c).flatten()
-        if len(pool) < per_class:
+        if len(pool) < per_class and not at_most:
             raise DDPlugError(f"class {task.label_names[c]!r} has {len(pool)} training examples, fewer than --per-class {per_class}.")
         picks += pool[torch.randperm(len(pool), generator=g)[:per_class]].tolist()
     return picks
@@ -212,21 +222,54 @@ def hub_task(dataset_id: str, config: str | None = None, text_column: str = "tex
     return make_task(dataset_id.replace("/", "_"), frames, label_names, source=dataset_id,
                      validation_size=validation_size, seed=seed, info={"hub_id": dataset_id, "config": config})
 
-# %% ../nbs/02_tasks.ipynb #9aa1df8e
+# %% ../nbs/02_tasks.ipynb #1c9228bc
 def load_task(spec: str, **options) -> Task:
     "A task by registered name (`ag_news`), local path (`data.csv`, `folder/`), or hub id (`hf:glue:sst2`)."
     tasks = registry("tasks")
     if spec in tasks:
         return tasks.create(spec, **options)
+    if JOINT in spec and not Path(spec).exists():
+        first, _, second = spec.partition(JOINT)
+        return joint_task(load_task(first), load_task(second))
     if spec.startswith("hf:"):
         dataset_id, _, config = spec[3:].partition(":")
         return hub_task(dataset_id, config or None, **options)
     if Path(spec).exists() or any(c in spec for c in "/\\.") :
         return file_task(spec, **options)
     valid = ", ".join(tasks.names())
-    raise DDPlugError(f"unknown task {spec!r}. Valid tasks: {valid}; or a path to a CSV/JSON/parquet file, or hf:<dataset id>.")
+    raise DDPlugError(f"unknown task {spec!r}. Valid tasks: {valid}; or a path to a CSV/JSON/parquet file, hf:<dataset id>, "
+                      f"or a joint task like 'ag_news*sst2'.")
 
 @hookimpl
 def register_tasks(register):
     register("ag_news", ag_news, description="AG News, 4 topics (26,722-row train subset, 7,600 test)")
     register("sst2", sst2, description="SST-2, binary sentiment (test = GLUE dev 872, heldout = SST test 1,821)")
+
+# %% ../nbs/02_tasks.ipynb #e96f1226
+JOINT = "*"  # ag_news*sst2
+
+def texts_of(rows) -> tuple[list[str], list[str] | None]:
+    "The texts of some task rows, and their second sentences for a joint (pair) task, else None."
+    return rows["text"], (rows["text_pair"] if "text_pair" in rows.column_names else None)
+
+def _cycled(n: int, length: int, rng) -> np.ndarray:
+    "`length` indices into `n` rows: whole shuffles of `range(n)` one after another, cut to `length`."
+    rounds = -(-length // n)
+    return np.concatenate([rng.permutation(n) for _ in range(rounds)])[:length]
+
+def joint_task(a: Task, b: Task, seed: int = VALIDATION_SEED) -> Task:
+    "The product task of `a` and `b`: sentence pairs (text, text_pair) labelled with one of K_A x K_B joint classes."
+    import pandas as pd
+    common = [s for s in a.splits if s in b.splits]
+    frames = {}
+    for i, split in enumerate(common):
+        A, B = a[split], b[split]
+        rng = np.random.default_rng(seed + i)
+        length = max(len(A), len(B))
+        ia, ib = _cycled(len(A), length, rng), _cycled(len(B), length, rng)
+        la, lb = np.asarray(A["label"])[ia], np.asarray(B["label"])[ib]
+        frames[split] = pd.DataFrame({"text": np.asarray(A["text"], dtype=object)[ia],
+                                      "text_pair": np.asarray(B["text"], dtype=object)[ib], "label": la * b.num_labels + lb})
+    names = [f"{x}|{y}" for x in a.label_names for y in b.label_names]
+    return make_task(f"{a.name}{JOINT}{b.name}", frames, names, description=f"joint task: {a.name} x {b.name}",
+                     info={"joint": [a.name, b.name]})

@@ -11,7 +11,7 @@ from torch.func import functional_call
 from ddplug import distill as distill_mod
 from ddplug.core import DDPlugError
 from ddplug.distill import AttentionDistiller, DistillConfig, Learnables, outer_loss
-from ddplug.distilled import load_set, save_set
+from ddplug.distilled import DistilledSet, Part, load_set, save_set
 from ddplug.evaluate import evaluate_set
 from ddplug.learner import fresh_model, learn, split_params, train_on_set
 from ddplug.models import load_backbone, tiny
@@ -43,15 +43,18 @@ def test_meta_gradient_matches_finite_differences(toy):
     g = torch.Generator().manual_seed(0)
     embeds = torch.randn(2, 6, 32, generator=g, dtype=torch.float64) * 0.5
     att = torch.softmax(torch.randn(2, 2, 4, 6, generator=g, dtype=torch.float64), -1)
-    learn_ = Learnables(embeds, torch.eye(2, dtype=torch.float64), att, [0, 1], cfg).double()
+    start = DistilledSet([Part("toy", toy.label_names, embeds, torch.eye(2, dtype=torch.float64), None, att, [0, 1])],
+                         torch.tensor([0.3]))
+    learn_ = Learnables(start, cfg.label_mode).double()
     batch = bb64.tokenize(toy["train"]["text"][:8], max_length=6, padding="longest")
     batch = (batch["input_ids"], batch["attention_mask"], torch.as_tensor(toy["train"]["label"][:8]))
     meta = {"head": "linear", "pooling": "mean"}
 
     def loss_fn():
-        return outer_loss(bb64, learn_.materialise("toy", toy.label_names, meta), batch, head_seed=3, cfg=cfg)
+        return outer_loss(bb64, learn_.materialise(meta), [batch], head_seed=3, cfg=cfg)
 
-    params = [learn_.inputs_embeds, learn_.labels, learn_.attention, learn_.raw_lrs]
+    part = learn_.parts[0]
+    params = [part.inputs_embeds, part.labels, part.attention, learn_.raw_lrs]
     grads = torch.autograd.grad(loss_fn(), params)
     eps = 1e-6
     for p, gr in zip(params, grads):
