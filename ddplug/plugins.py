@@ -100,13 +100,14 @@ class Registry:
         "Call the factory registered as `name` with `args` and `options`."
         return self.get(name).factory(*args, **options)
 
-# %% ../nbs/01_plugins.ipynb #1d34d2be
+# %% ../nbs/01_plugins.ipynb #acf45cc1
 BUILTIN_PLUGINS = (
     "ddplug.tasks",
     "ddplug.models",
     "ddplug.distill",
     "ddplug.baselines",
     "ddplug.reconstruct",
+    "ddplug.merge",
 )
 
 @dataclass
