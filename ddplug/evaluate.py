@@ -97,7 +97,7 @@ def measure(model, params: dict | None, data: Encoded, head: str, batch_size: in
         logits.append(functional_call(model, params, args=(), kwargs=kwargs)[0] if params is not None else model(**kwargs)[0])
     return scores(torch.cat(logits), data.labels[order])
 
-# %% ../nbs/06_evaluate.ipynb #742f3c95
+# %% ../nbs/06_evaluate.ipynb #ed23030b
 _FEATURES: dict = {}
 
 @torch.no_grad()
@@ -110,7 +110,8 @@ def pooled_features(model, data: Encoded, batch_size: int = 64):
         order = _length_order(data)
         feats = [model.features(input_ids=ids.to(device), attention_mask=mask.to(device))[0]
                  for ids, mask, _ in data.batches(batch_size, order)]
-        _FEATURES[key] = (torch.cat(feats), data.labels[order], data)  # keep `data` alive so its id stays unique
+        # keep `data` and the encoder alive, so their ids cannot be reused by other objects while cached
+        _FEATURES[key] = (torch.cat(feats), data.labels[order], data, model.encoder)
     return _FEATURES[key][:2]
 
 def head_params(params: dict, head: str) -> dict:
