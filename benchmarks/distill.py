@@ -7,7 +7,6 @@ benchmarks/results/distill.md (the table). Example:
 """
 import argparse
 import json
-import time
 from pathlib import Path
 
 import ddplug

@@ -1,12 +1,10 @@
 """The distiller on the tiny backbone: meta-gradient, learning, artifact, fingerprint, resume, shared inner loop."""
-import itertools
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 import torch
-from torch.func import functional_call
 
 from ddplug import distill as distill_mod
 from ddplug.core import DDPlugError
@@ -21,14 +19,8 @@ OPTS = dict(steps=12, seq_len=8, batch_size=16, eval_every=4, eval_size=60, pool
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    nums = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
-    cols = ["red", "blue", "green", "pink", "grey", "black", "white", "brown", "gold", "teal"]
-    rows = [(" ".join(t), 0) for t in itertools.product(nums, nums[:4], nums[5:9])] + \
-           [(" ".join(t), 1) for t in itertools.product(cols, cols[:4], cols[5:9])]
-    path = tmp_path_factory.mktemp("toy") / "toy.csv"
-    pd.DataFrame(rows, columns=["text", "label"]).sample(frac=1, random_state=0).to_csv(path, index=False)
-    return load_task(str(path), label_names=["numbers", "colours"])
+def toy(word_task_csv):
+    return load_task(str(word_task_csv("toy")), label_names=["numbers", "colours"])
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 import itertools
 from dataclasses import replace
 
-import pandas as pd
 import pytest
 import torch
 
@@ -16,23 +15,14 @@ from ddplug.models import load_backbone, tiny
 from ddplug.tasks import joint_task, load_task
 
 OPTS = dict(steps=4, seq_len=8, batch_size=16, eval_every=2, eval_size=40, lr_embeds=1e-2, init_lr=0.3)
-NUMS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
-COLS = ["red", "blue", "green", "pink", "grey", "black", "white", "brown", "gold", "teal"]
 ANIMALS = ["cat", "dog", "horse", "sheep", "goat", "mouse", "lion", "tiger", "bear", "wolf"]
 FOODS = ["bread", "rice", "apple", "pear", "cheese", "soup", "cake", "plum", "bean", "corn"]
 
 
-def write_task(path, words_a, words_b):
-    rows = [(" ".join(t), 0) for t in itertools.product(words_a, words_a[:4], words_a[5:9])] + \
-           [(" ".join(t), 1) for t in itertools.product(words_b, words_b[:4], words_b[5:9])]
-    pd.DataFrame(rows, columns=["text", "label"]).sample(frac=1, random_state=0).to_csv(path, index=False)
-    return str(path)
-
-
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, word_task_csv):
     tmp = tmp_path_factory.mktemp("merge")
-    paths = {"words": write_task(tmp / "words.csv", NUMS, COLS), "things": write_task(tmp / "things.csv", ANIMALS, FOODS)}
+    paths = {"words": str(word_task_csv("words")), "things": str(word_task_csv("things", ANIMALS, FOODS))}
     tasks = {k: load_task(v) for k, v in paths.items()}
     tasks["words*things"] = joint_task(tasks["words"], tasks["things"])
     bb = load_backbone("tiny")

@@ -1,12 +1,10 @@
 """Data-parallel distillation and evaluation with two real processes (torchrun, gloo, tiny backbone), and precision."""
-import itertools
 import json
 import math
 import socket
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
 import torch
 
@@ -24,14 +22,8 @@ FLAGS = ["--steps", "8", "--seq-len", "8", "--eval-every", "4", "--eval-size", "
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    nums = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
-    cols = ["red", "blue", "green", "pink", "grey", "black", "white", "brown", "gold", "teal"]
-    rows = [(" ".join(t), 0) for t in itertools.product(nums, nums[:4], nums[5:9])] + \
-           [(" ".join(t), 1) for t in itertools.product(cols, cols[:4], cols[5:9])]
-    path = tmp_path_factory.mktemp("toy") / "toy.csv"
-    pd.DataFrame(rows, columns=["text", "label"]).sample(frac=1, random_state=0).to_csv(path, index=False)
-    return path
+def data(word_task_csv):
+    return word_task_csv("toy")
 
 
 @pytest.fixture(scope="module")
