@@ -18,7 +18,7 @@ from .plugins import hookimpl
 from .tasks import sample_per_class, texts_of
 
 # %% auto #0
-__all__ = ['real_examples', 'pick_lr', 'RandomRealDistiller', 'FewShotDistiller', 'finetune', 'finetune_full',
+__all__ = ['real_examples', 'pick_lr', 'RandomRealDistiller', 'FewShotDistiller', 'train_subset', 'finetune', 'finetune_full',
            'register_distillers']
 
 # %% ../nbs/08_baselines.ipynb #9db74b3a
@@ -93,7 +93,12 @@ class FewShotDistiller(RandomRealDistiller):
         return DistilledSet([part], torch.full((self.steps,), float(lr)),
                             {**meta, "inner_optimizer": "adamw", "attention_weight": 0.0})
 
-# %% ../nbs/08_baselines.ipynb #af2a55c2
+# %% ../nbs/08_baselines.ipynb #684cdb0d
+def train_subset(task, max_train: int | None, seed: int = 0) -> list[int]:
+    "Row indices of the first `max_train` rows (all if None) of a seeded shuffle of `task`'s train split."
+    order = torch.randperm(len(task["train"]), generator=generator(seed)).tolist()
+    return order[:max_train] if max_train else order
+
 def finetune(task, backbone: Backbone, epochs: float = 1.0, lr: float = 5e-5, batch_size: int = 32, seq_len: int = 64,
              seed: int = 0, max_train: int | None = None, head: str = "linear", pooling: str = "cls",
              progress: bool = False) -> tuple[Classifier, dict]:
@@ -108,9 +113,7 @@ def finetune(task, backbone: Backbone, epochs: float = 1.0, lr: float = 5e-5, ba
     model = make_classifier(enc_bb, {task.name: task.num_labels}, head=head, seed=seed, pooling=pooling)
     model.train()
     train = encode_split(backbone, task, "train", seq_len)
-    order = torch.randperm(len(train), generator=generator(seed)).tolist()
-    if max_train:
-        order = order[:max_train]
+    order = train_subset(task, max_train, seed)
     total = int(len(order) * epochs)
     order = (order * (int(epochs) + 1))[:total]
     steps = (total + batch_size - 1) // batch_size

@@ -16,8 +16,9 @@ from .plugins import hookimpl, registry
 from .tasks import JOINT
 
 # %% auto #0
-__all__ = ['SHARED', 'check_sources', 'merged_meta', 'mean_lrs', 'BatchMerger', 'joint_attention', 'pair_parts', 'SequenceMerger',
-           'TextMerger', 'tasks_for', 'MergeNetwork', 'LearnedMerger', 'JointMerger', 'register_mergers', 'merge_sets']
+__all__ = ['SHARED', 'check_sources', 'merged_meta', 'mean_lrs', 'BatchMerger', 'attention_compatible', 'joint_attention',
+           'pair_parts', 'SequenceMerger', 'TextMerger', 'tasks_for', 'MergeNetwork', 'LearnedMerger', 'JointMerger',
+           'register_mergers', 'merge_sets']
 
 # %% ../nbs/14_merge.ipynb #6b10856c
 SHARED = ("inner", "head", "pooling", "attention_weight", "inner_optimizer")  # how a set trains: must agree to merge
@@ -72,11 +73,16 @@ class BatchMerger:
         parts = [p for s in sets for p in s.detach().parts]
         return DistilledSet(parts, mean_lrs(sets), merged_meta(sets, self.name, parts))
 
-# %% ../nbs/14_merge.ipynb #055bdbf9
+# %% ../nbs/14_merge.ipynb #1fe8f004
+def attention_compatible(a: Part, b: Part) -> bool:
+    "Whether the attention labels of `a` and `b` can be combined: both present, same layers, heads and rows."
+    return (a.attention_labels is not None and b.attention_labels is not None and a.attention_layers == b.attention_layers
+            and a.attention_labels.dim() == b.attention_labels.dim()
+            and a.attention_labels.shape[2] == b.attention_labels.shape[2])
+
 def joint_attention(a: Part, b: Part, ia: torch.Tensor, ib: torch.Tensor):
     "Block-wise joint attention labels of the pairs (a[ia], b[ib]), or None when the two parts' labels do not match up."
-    if a.attention_labels is None or b.attention_labels is None or a.attention_layers != b.attention_layers \
-            or a.attention_labels.dim() != b.attention_labels.dim() or a.attention_labels.shape[2] != b.attention_labels.shape[2]:
+    if not attention_compatible(a, b):
         return None
     att_a, att_b = a.attention_labels[ia], b.attention_labels[ib]
     if att_a.dim() == 4:  # [CLS] row: (N, layers, heads, L)

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from ddplug.core import DDPlugError
 from ddplug.distilled import DistilledSet, Part
-from ddplug.merge import check_sources, mean_lrs, merged_meta
+from ddplug.merge import attention_compatible, check_sources, mean_lrs, merged_meta
 from ddplug.plugins import hookimpl
 
 __version__ = "0.1.0"
@@ -51,12 +51,6 @@ def fit(x: torch.Tensor, length: int, dims=(1,)) -> torch.Tensor:
         x = F.pad(x, pad)
     return x
 
-def _same_attention(a: Part, b: Part) -> bool:
-    "Whether the attention labels of `a` and `b` can be mixed: same layers, heads and form."
-    return (a.attention_labels is not None and b.attention_labels is not None and a.attention_layers == b.attention_layers
-            and a.attention_labels.dim() == b.attention_labels.dim()
-            and a.attention_labels.shape[2] == b.attention_labels.shape[2])
-
 def mix_into(own: Part, i: torch.Tensor, other: Part, j: torch.Tensor, lam: torch.Tensor) -> dict[str, torch.Tensor]:
     """The tensors of the mixed examples `lam · own[i] + (1 − lam) · other[j]` as examples of `own`'s part: at its
     length, with label targets `lam · own.labels[i]`. `i`, `j` and `lam` are 1-D, one entry per mixed example."""
@@ -66,7 +60,7 @@ def mix_into(own: Part, i: torch.Tensor, other: Part, j: torch.Tensor, lam: torc
            "labels": lam.view(-1, 1) * own.labels[i]}
     if own.attention_labels is not None:
         att = own.attention_labels[i]
-        if _same_attention(own, other):
+        if attention_compatible(own, other):
             keys = (3,) if att.dim() == 4 else (3, 4)  # the [CLS] row's keys, or every row and its keys
             w = lam.view(-1, *[1] * (att.dim() - 1))
             att = w * att + (1 - w) * fit(other.attention_labels[j], length, keys)
