@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STACK := torch==2.13.0 -e .[dev]
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 
-.PHONY: install demo test check-sync notebooks pytest bench clean
+.PHONY: install demo test check-sync bench book clean
 
 $(BIN)/ddplug: settings.ini setup.py $(PLUGINS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,6 +33,14 @@ test: install check-sync
 
 bench: install
 	$(BIN)/python benchmarks/distill.py --tasks ag_news sst2 --models 20 --steps 300 --fewshot-models 3 --full-max-train 8000
+
+# The tutorials run in full (their `slow` cells too, on minilm) and keep the outputs: over an hour on two CPU cores.
+# One tutorial: make book TUTORIALS=nbs/tutorials/distill.ipynb
+TUTORIALS ?= $(wildcard nbs/tutorials/*.ipynb)
+book: install
+	for nb in $(TUTORIALS); do \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 $$nb || exit 1; done
+	$(BIN)/nbdev_clean
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,10 +1,11 @@
 """Readable distillation: accuracy of the distilled set and of its nearest-token text, over the token penalty ρ.
 
-    python benchmarks/readable.py --task ag_news --penalties 0 10 --projection --prototype --steps 150
+    python benchmarks/readable.py --task ag_news --penalties 0 10 --projection --prototype --selected --steps 150
 
 Variants: a token penalty ρ per value of --penalties; --projection (train through the nearest tokens); --prototype
-(the same, starting from each class's most typical training sentence). --keep keeps the rows of an earlier run
-whose variants are not rerun.
+(the same, starting from each class's most typical training sentence); --selected (the same, starting from the
+training sentences that teach best in one step). --keep keeps the rows of an earlier run whose variants are not
+rerun.
 
 For each ρ: distil on minilm, read the set back as text (torch nearest token, cleaned), measure readability
 (mean cosine of positions to their tokens, BLEU / chrF against the nearest real training sentence) and train fresh
@@ -34,6 +35,7 @@ def main():
     p.add_argument("--limit", type=int, default=2000)
     p.add_argument("--projection", action="store_true", help="also distil with token_projection (straight-through)")
     p.add_argument("--prototype", action="store_true", help="also distil with token_projection from prototype sentences")
+    p.add_argument("--selected", action="store_true", help="also distil with token_projection from selected sentences")
     p.add_argument("--keep", action="store_true", help="keep earlier rows of variants not run now")
     args = p.parse_args()
     backbone, task = load_backbone("minilm"), load_task(args.task)
@@ -43,6 +45,8 @@ def main():
         variants.append(("projection", {"token_projection": True}))
     if args.prototype:
         variants.append(("prototype + projection", {"token_projection": True, "init": "prototype"}))
+    if args.selected:
+        variants.append(("selected + projection", {"token_projection": True, "init": "selected"}))
     path = RESULTS / f"readable_{args.task}.json"
     if args.keep and path.exists():
         report["runs"] = [r for r in json.loads(path.read_text())["runs"] if r["variant"] not in dict(variants)]

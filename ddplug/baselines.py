@@ -21,7 +21,7 @@ from .tasks import sample_per_class, texts_of
 __all__ = ['real_examples', 'pick_lr', 'RandomRealDistiller', 'FewShotDistiller', 'train_subset', 'finetune', 'finetune_full',
            'register_distillers']
 
-# %% ../nbs/08_baselines.ipynb #9db74b3a
+# %% ../nbs/08_baselines.ipynb #749d71b3
 def real_examples(task, backbone: Backbone, per_class: int, seq_len: int, seed: int) -> Part:
     "`per_class` random training sentences of each class as a part (word embeddings, masks, one-hot labels)."
     picks = sample_per_class(task, per_class, generator(seed))
@@ -55,11 +55,13 @@ class RandomRealDistiller:
         self.grid = tuple(lrs) if lrs else self.grid
 
     def meta(self, task, backbone, **extra) -> dict:
+        "The set's metadata: task, labels, backbone and its fingerprint, distiller, seed, model options, and `extra`."
         return {"task": task.name, "label_names": task.label_names, "backbone": backbone.name,
                 "backbone_fingerprint": backbone.fingerprint(), "distiller": self.name, "seed": self.seed,
                 "seq_len": self.seq_len, "head": self.head, "pooling": self.pooling, "inner": self.inner, **extra}
 
     def options(self) -> dict:
+        "The options recorded in the set's meta, under `options`."
         return {"per_class": self.per_class, "seq_len": self.seq_len}
 
     def make_set(self, part: Part, lr: float, meta: dict) -> DistilledSet:
@@ -67,6 +69,7 @@ class RandomRealDistiller:
         return DistilledSet([part], torch.tensor([float(lr)]), meta)
 
     def distill(self, task, backbone: Backbone, progress: bool = False, **_) -> DistilledSet:
+        "Draw the real sentences, pick the learning rate on validation, and return the set (the grid's scores in meta)."
         t0 = time.time()
         part = real_examples(task, backbone, self.per_class, self.seq_len, self.seed)
         make = lambda lr: self.make_set(part, lr, self.meta(task, backbone))
@@ -86,6 +89,7 @@ class FewShotDistiller(RandomRealDistiller):
         self.steps = steps
 
     def options(self) -> dict:
+        "The options of `random` plus `steps`."
         return {**super().options(), "steps": self.steps}
 
     def make_set(self, part: Part, lr: float, meta: dict) -> DistilledSet:
@@ -93,7 +97,7 @@ class FewShotDistiller(RandomRealDistiller):
         return DistilledSet([part], torch.full((self.steps,), float(lr)),
                             {**meta, "inner_optimizer": "adamw", "attention_weight": 0.0})
 
-# %% ../nbs/08_baselines.ipynb #684cdb0d
+# %% ../nbs/08_baselines.ipynb #289c2645
 def train_subset(task, max_train: int | None, seed: int = 0) -> list[int]:
     "Row indices of the first `max_train` rows (all if None) of a seeded shuffle of `task`'s train split."
     order = torch.randperm(len(task["train"]), generator=generator(seed)).tolist()
@@ -143,5 +147,6 @@ def finetune_full(task, backbone: Backbone, epochs: float = 1.0, lr: float = 5e-
 
 @hookimpl
 def register_distillers(register):
+    "Register the `random` and `fewshot` baselines as distillers."
     register("random", RandomRealDistiller, description="baseline: N random real sentences, one step, lr tuned on validation")
     register("fewshot", FewShotDistiller, description="baseline: the same real sentences, AdamW fine-tuning for many steps")

@@ -195,8 +195,9 @@ def cmd_transfer(args):
     print(transfer_table(result))
     print(f"wrote {out} (encoder: use --backbone {out}) and {out / 'transfer.json'}", file=sys.stderr)
 
-# %% ../nbs/09_cli.ipynb #4a1ca6fe
+# %% ../nbs/09_cli.ipynb #f01cd6a9
 def build_parser() -> argparse.ArgumentParser:
+    "The parser of the `ddplug` command: one subcommand per command, each with its flags and `--help`."
     parser = argparse.ArgumentParser(prog="ddplug", description="Dataset distillation for text classification, as plugins.")
     parser.add_argument("--version", action="version", version=f"ddplug {ddplug.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

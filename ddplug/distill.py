@@ -26,11 +26,11 @@ from .plugins import hookimpl
 from .tasks import sample_per_class, texts_of
 
 # %% auto #0
-__all__ = ['PROTOTYPE_POOL', 'DistillConfig', 'inverse_softplus', 'PartLearnables', 'Learnables', 'prototypes',
-           'initial_examples', 'initial_attention', 'initial_part', 'schedule', 'real_batch', 'outer_loss',
-           'token_distance', 'project_to_tokens', 'AttentionDistiller', 'register_distillers']
+__all__ = ['PROTOTYPE_POOL', 'SELECT_SIZE', 'DistillConfig', 'inverse_softplus', 'PartLearnables', 'Learnables', 'pooled_vectors',
+           'prototypes', 'selected', 'initial_examples', 'initial_attention', 'initial_part', 'schedule', 'real_batch',
+           'outer_loss', 'token_distance', 'project_to_tokens', 'AttentionDistiller', 'register_distillers']
 
-# %% ../nbs/07_distill.ipynb #cd1cad8e
+# %% ../nbs/07_distill.ipynb #84709cf8
 @dataclass
 class DistillConfig:
     "Options of the attention-label distiller."
@@ -45,7 +45,7 @@ class DistillConfig:
     inner: str = "head"             # head | last:k | all (parameters the inner step moves; see the ablations)
     head: str = "linear"            # head plugin
     pooling: str = "mean"           # mean | cls | pooler (minilm is trained with mean pooling)
-    init: str = "real"              # real | prototype | random
+    init: str = "real"              # real | prototype | selected | random
     fixed_head_seed: int | None = None  # draw a new head every outer step unless set
     batch_size: int = 32            # real examples per outer step
     lr_embeds: float = 1e-3         # AdamW learning rates, per group of learned tensors
@@ -67,7 +67,7 @@ class DistillConfig:
     def check(self, num_layers: int):
         "One-line errors for options that cannot work."
         choices = {"label_mode": ("hard", "soft", "unrestricted"), "attention": ("cls", "all", "none"),
-                   "init": ("real", "prototype", "random"), "pooling": ("cls", "pooler", "mean"), "precision": ("fp32", "bf16")}
+                   "init": ("real", "prototype", "selected", "random"), "pooling": ("cls", "pooler", "mean"), "precision": ("fp32", "bf16")}
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise DDPlugError(f"--{name.replace('_', '-')} {getattr(self, name)!r} is not valid: use one of {', '.join(valid)}.")
@@ -147,59 +147,101 @@ class Learnables(torch.nn.Module):
         weights = None if self.raw_weights is None else F.softplus(self.raw_weights)
         return DistilledSet([p.materialise(project) for p in self.parts], F.softplus(self.raw_lrs), meta, weights)
 
-# %% ../nbs/07_distill.ipynb #2628ec66
-PROTOTYPE_POOL = 256  # training sentences per class among which `init="prototype"` picks
+# %% ../nbs/07_distill.ipynb #c914c990
+PROTOTYPE_POOL = 256  # training sentences per class among which `init="prototype"` and `"selected"` pick
+SELECT_SIZE = 2000    # other training sentences on which `init="selected"` scores its candidates
 
 @torch.no_grad()
-def prototypes(task, backbone: Backbone, cfg: DistillConfig, g: torch.Generator) -> list[int]:
-    """Per class, the `per_class` training sentences (of a seeded pool) whose pooled vectors under the pretrained
-    encoder are nearest by cosine to the class's mean vector: the most typical sentences of each class."""
+def pooled_vectors(task, backbone: Backbone, rows: list[int], cfg: DistillConfig) -> torch.Tensor:
+    "Pooled vectors `(n, H)` of training sentences `rows` under the pretrained encoder, with the run's pooling."
     from ddplug.models import make_classifier
-    pool = sample_per_class(task, PROTOTYPE_POOL, g, at_most=True)
     model = make_classifier(backbone, task.num_labels, pooling=cfg.pooling)
     device = backbone.word_embeddings.device
     feats = []
-    for start in range(0, len(pool), 64):
-        enc = backbone.tokenize(*texts_of(task["train"].select(pool[start:start + 64])), max_length=cfg.seq_len, padding="longest")
+    for start in range(0, len(rows), 64):
+        enc = backbone.tokenize(*texts_of(task["train"].select(rows[start:start + 64])), max_length=cfg.seq_len, padding="longest")
         feats.append(model.features(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device))[0].cpu())
-    feats = F.normalize(torch.cat(feats), dim=-1)
-    labels = task.labels("train")[pool]
-    picks = []
-    for c in range(task.num_labels):
+    return torch.cat(feats)
+
+def _typical(feats: torch.Tensor, labels: torch.Tensor, num_labels: int, per_class: int) -> list[int]:
+    "Per class, the positions of the `per_class` vectors nearest by cosine to the class's mean vector."
+    feats, picks = F.normalize(feats, dim=-1), []
+    for c in range(num_labels):
         rows = torch.nonzero(labels == c).flatten()
         closeness = feats[rows] @ F.normalize(feats[rows].mean(0), dim=0)
-        picks += [pool[i] for i in rows[closeness.argsort(descending=True)[:cfg.per_class]].tolist()]
+        picks += rows[closeness.argsort(descending=True)[:per_class]].tolist()
     return picks
 
+def prototypes(task, backbone: Backbone, cfg: DistillConfig, g: torch.Generator) -> list[int]:
+    """Per class, the `per_class` training sentences (of a seeded pool) whose pooled vectors under the pretrained
+    encoder are nearest by cosine to the class's mean vector: the most typical sentences of each class."""
+    pool = sample_per_class(task, PROTOTYPE_POOL, g, at_most=True)
+    picks = _typical(pooled_vectors(task, backbone, pool, cfg), task.labels("train")[pool], task.num_labels, cfg.per_class)
+    return [pool[i] for i in picks]
+
+def selected(task, backbone: Backbone, cfg: DistillConfig, g: torch.Generator, sweeps: int = 3) -> list[int]:
+    """Per class, the `per_class` training sentences (of a seeded pool) that teach best in one step: chosen, from the
+    prototypes on, one slot at a time, to maximise the accuracy on `SELECT_SIZE` other training sentences of the
+    model one SGD step on them trains from a fresh linear head over the frozen encoder. That model scores class c by
+    the summed dot products of a sentence's pooled vector with class c's examples; scores are centred on their mean
+    over the scoring sentences, the bias that learned labels can give."""
+    pool = sample_per_class(task, PROTOTYPE_POOL, g, at_most=True)
+    taken = set(pool)
+    scoring = [r for r in sample_per_class(task, SELECT_SIZE // task.num_labels, g, at_most=True) if r not in taken]
+    scoring = scoring or pool  # a task this small has no other sentences: score on the candidates themselves
+    feats, labels = pooled_vectors(task, backbone, pool, cfg), task.labels("train")[pool]
+    scores = pooled_vectors(task, backbone, scoring, cfg) @ feats.T  # (scoring, pool)
+    scores -= scores.mean(0)
+    gold = task.labels("train")[scoring]
+    picks = _typical(feats, labels, task.num_labels, cfg.per_class)  # classes in order, per_class each
+    def accuracy(chosen):
+        by_class = scores[:, chosen].reshape(len(scoring), task.num_labels, cfg.per_class).sum(-1)
+        return (by_class.argmax(1) == gold).float().mean().item()
+    for _ in range(sweeps):
+        before = list(picks)
+        for slot, c in enumerate(labels[picks].tolist()):
+            candidates = torch.nonzero(labels == c).flatten().tolist()
+            picks[slot] = max(candidates, key=lambda i: accuracy(picks[:slot] + [i] + picks[slot + 1:]))
+        if picks == before:
+            break
+    return [pool[i] for i in picks]
+
 def initial_examples(task, backbone: Backbone, cfg: DistillConfig, g: torch.Generator):
-    "Starting input embeddings (N, L, H) and one-hot labels (N, C), classes in order, `per_class` each."
-    picks = prototypes(task, backbone, cfg, g) if cfg.init == "prototype" else sample_per_class(task, cfg.per_class, g)
+    """Starting input embeddings (N, L, H), one-hot labels (N, C), classes in order, `per_class` each, the training
+    rows they came from, and their attention mask: None (every position attended and learned), except for a readable
+    set (`token_projection`) started from sentences, which attends to its sentences' tokens only, so that the set
+    is exactly its text."""
+    choose = {"prototype": prototypes, "selected": selected}.get(cfg.init)
+    picks = choose(task, backbone, cfg, g) if choose else sample_per_class(task, cfg.per_class, g)
     onehot = F.one_hot(task.labels("train")[picks], task.num_labels).float()
+    mask = None
     with torch.no_grad():
-        if cfg.init in ("real", "prototype"):
-            ids = backbone.tokenize(*texts_of(task["train"].select(picks)), max_length=cfg.seq_len)["input_ids"]
-            embeds = backbone.embed(ids).cpu()
+        if cfg.init != "random":
+            batch = backbone.tokenize(*texts_of(task["train"].select(picks)), max_length=cfg.seq_len)
+            embeds = backbone.embed(batch["input_ids"]).cpu()
+            mask = batch["attention_mask"].cpu() if cfg.token_projection else None
         else:
             scale = backbone.word_embeddings.std().item()
             embeds = torch.randn(len(picks), cfg.seq_len, backbone.hidden_size, generator=g) * scale
-    return embeds, onehot, picks
+    return embeds, onehot, picks, mask
 
 @torch.no_grad()
-def initial_attention(backbone: Backbone, embeds: torch.Tensor, layers: list[int], rows: str):
+def initial_attention(backbone: Backbone, embeds: torch.Tensor, layers: list[int], rows: str, mask=None):
     "The pretrained encoder's attention on `embeds`: (N, layers, heads, L) [CLS] rows, or (..., L, L) for all rows."
     device = backbone.word_embeddings.device
-    att = backbone.encoder(inputs_embeds=embeds.to(device), output_attentions=True).attentions
+    mask = None if mask is None else mask.to(device)
+    att = backbone.encoder(inputs_embeds=embeds.to(device), attention_mask=mask, output_attentions=True).attentions
     att = torch.stack([att[i] for i in layers], 1).cpu()
     return att[..., 0, :] if rows == "cls" else att
 
 def initial_part(task, backbone: Backbone, cfg: DistillConfig, g: torch.Generator) -> tuple[Part, list[int]]:
     "The starting part of `task` and the training rows it was drawn from."
-    embeds, onehot, picks = initial_examples(task, backbone, cfg, g)
+    embeds, onehot, picks, mask = initial_examples(task, backbone, cfg, g)
     if cfg.label_mode == "soft":
         onehot = onehot * 0.9 + (1 - onehot) * (0.1 / max(task.num_labels - 1, 1))
     layers = cfg.layers(backbone.num_layers)
-    attention = initial_attention(backbone, embeds, layers, cfg.attention) if layers else None
-    return Part(task.name, task.label_names, embeds, onehot, None, attention, layers), picks
+    attention = initial_attention(backbone, embeds, layers, cfg.attention, mask) if layers else None
+    return Part(task.name, task.label_names, embeds, onehot, mask, attention, layers), picks
 
 # %% ../nbs/07_distill.ipynb #df9e14a9
 def schedule(step: int, total: int, warmup: float) -> float:

@@ -18,7 +18,7 @@ from .core import DDPlugError
 # %% auto #0
 __all__ = ['FORMAT', 'Part', 'DistilledSet', 'set_tensors', 'set_layout', 'set_from', 'save_set', 'load_set', 'check_backbone']
 
-# %% ../nbs/04_distilled.ipynb #c3ab1076
+# %% ../nbs/04_distilled.ipynb #b2aa3ca9
 @dataclass
 class Part:
     "The distilled examples of one task (or one joint task)."
@@ -42,15 +42,22 @@ class Part:
             raise DDPlugError(f"part {self.task!r}: attention_labels must start with (N, layers) = ({n}, {len(self.attention_layers)}).")
 
     @property
-    def size(self) -> int: return self.inputs_embeds.shape[0]
+    def size(self) -> int:
+        "The number of distilled examples N."
+        return self.inputs_embeds.shape[0]
     @property
-    def seq_len(self) -> int: return self.inputs_embeds.shape[1]
+    def seq_len(self) -> int:
+        "The length L of every example."
+        return self.inputs_embeds.shape[1]
     @property
-    def num_labels(self) -> int: return len(self.label_names)
+    def num_labels(self) -> int:
+        "The number of classes C."
+        return len(self.label_names)
 
     _TENSORS = ("inputs_embeds", "labels", "attention_mask", "attention_labels")
 
     def tensors(self) -> dict[str, torch.Tensor]:
+        "The part's tensors by name, leaving out those that are None."
         return {k: getattr(self, k) for k in self._TENSORS if getattr(self, k) is not None}
 
 @dataclass
@@ -73,15 +80,24 @@ class DistilledSet:
             raise DDPlugError(f"weights must hold one inner-loss weight per part ({len(self.parts)}), got {tuple(self.weights.shape)}.")
 
     @property
-    def steps(self) -> int: return len(self.lrs)
+    def steps(self) -> int:
+        "The number of inner steps: one per learning rate."
+        return len(self.lrs)
     @property
-    def size(self) -> int: return sum(p.size for p in self.parts)
+    def size(self) -> int:
+        "The number of distilled examples over all parts."
+        return sum(p.size for p in self.parts)
     @property
-    def tasks(self) -> list[str]: return [p.task for p in self.parts]
+    def tasks(self) -> list[str]:
+        "The task of each part, in order."
+        return [p.task for p in self.parts]
     @property
-    def backbone(self) -> str: return self.meta.get("backbone", "?")
+    def backbone(self) -> str:
+        "The name of the backbone the set was distilled on (`meta['backbone']`), or '?'."
+        return self.meta.get("backbone", "?")
 
     def part(self, task: str) -> Part:
+        "The part for `task`; an error lists the tasks the set has."
         for p in self.parts:
             if p.task == task:
                 return p
@@ -100,7 +116,7 @@ class DistilledSet:
         desc = ", ".join(f"{p.task}: {p.size}x{p.seq_len} ({p.num_labels} labels)" for p in self.parts)
         return f"DistilledSet([{desc}], steps={self.steps}, backbone={self.backbone!r})"
 
-# %% ../nbs/04_distilled.ipynb #cf37bc90
+# %% ../nbs/04_distilled.ipynb #ebee1859
 FORMAT = "ddplug.distilled/1"
 
 def set_tensors(dset: DistilledSet) -> dict[str, torch.Tensor]:
@@ -127,8 +143,8 @@ def save_set(dset: DistilledSet, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = set_tensors(dset)
-    meta = {"format": FORMAT, "ddplug_version": ddplug.__version__, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            **dset.meta, "parts": set_layout(dset)}
+    meta = {**dset.meta, "format": FORMAT, "ddplug_version": ddplug.__version__,  # a re-saved set says who saved it, when
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "parts": set_layout(dset)}
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata={"ddplug": json.dumps(meta)})
     tmp.replace(path)
@@ -160,7 +176,7 @@ def load_set(path, backbone=None) -> DistilledSet:
         check_backbone(dset, backbone, str(path))
     return dset
 
-def check_backbone(dset: DistilledSet, backbone, where: str = "distilled set"):
+def check_backbone(dset: DistilledSet, backbone, where: str = "the set"):
     "Refuse `dset` if it was distilled on weights other than `backbone`'s."
     want = dset.meta.get("backbone_fingerprint")
     if want is not None and want != backbone.fingerprint():

@@ -146,8 +146,9 @@ def train_and_score(backbone: Backbone, dset: DistilledSet, seed: int, data: dic
     run["seed"] = seed
     return run
 
-# %% ../nbs/06_evaluate.ipynb #a0d32a69
+# %% ../nbs/06_evaluate.ipynb #07263d49
 def mean_std(values) -> tuple[float, float]:
+    "Mean and standard deviation of `values` (K−1 in the denominator; 0.0 for a single value)."
     values = list(values)
     m = sum(values) / len(values)
     s = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
@@ -182,9 +183,9 @@ class Evaluation:
         return {"pre_loss": pooled("pre"), "loss": pooled("post")}
 
     def table(self, size: int | None = None, training_loss: bool = False) -> str:
-        """A markdown table in the layout Task | Pre Acc. | Pre Eval Loss | Trained Acc. | Trained Eval Loss | ...;
-        with `training_loss` (merged sets) also the training loss at the start and end of training, and, for several
-        tasks, an overall row with the pooled eval losses."""
+        """A markdown table in the layout Task | Pre Acc. | Pre Eval Loss | Trained Acc. | Trained Macro-F1 | Trained
+        Eval Loss | ...; with `training_loss` (merged sets) also the training loss at the start and end of training,
+        and, for several tasks, an overall row with the pooled eval losses."""
         fmt = lambda ms: f"{ms[0]:.3f} ± {ms[1]:.3f}"
         extra = " Training Loss (start → end) |" if training_loss else ""
         rows = [f"| Task | Pre Acc. | Pre Eval Loss | Trained Acc. | Trained Macro-F1 | Trained Eval Loss |{extra} # Distilled Samples |",

@@ -69,7 +69,7 @@ def part_losses(model: Classifier, params: dict, part: Part, attention_weight: f
     kl = attention_kl(attentions, part.attention_labels, part.attention_layers) if use_attention else torch.zeros_like(ce)
     return ce + attention_weight * kl, ce, kl
 
-# %% ../nbs/05_learner.ipynb #c91264c1
+# %% ../nbs/05_learner.ipynb #ef381174
 def inner_loss(model: Classifier, params: dict, dset: DistilledSet, attention_weight: float = ATTENTION_WEIGHT):
     """The inner loss: the mean over every example of every part, or with per-part `dset.weights` the weighted sum of
     each part's mean; plus the mean CE and KL over all examples, for logging."""
@@ -82,7 +82,8 @@ def inner_loss(model: Classifier, params: dict, dset: DistilledSet, attention_we
 
 def learn(model: Classifier, dset: DistilledSet, trainable: dict, frozen: dict, attention_weight: float = ATTENTION_WEIGHT,
           create_graph: bool = False, history: list | None = None) -> dict:
-    "The inner-step parameters after training on `dset` for `dset.steps` steps (SGD with the set's learning rates)."
+    """The inner-step parameters after training on `dset` for `dset.steps` steps: SGD with the set's learning rates
+    (AdamW when `dset.meta['inner_optimizer']` is 'adamw')."""
     names = list(trainable)
     params = dict(trainable)
     adam = dset.meta.get("inner_optimizer") == "adamw"

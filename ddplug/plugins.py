@@ -55,7 +55,7 @@ class HookSpecs:
     def register_reconstructors(self, register):
         "Register reconstructor factories: `factory(**options)` -> an object with `.reconstruct(dset, backbone)`."
 
-# %% ../nbs/01_plugins.ipynb #53b8cba6
+# %% ../nbs/01_plugins.ipynb #aad38b4f
 @dataclass
 class Entry:
     "One registered thing: its name, the factory that makes it, the plugin that registered it."
@@ -71,6 +71,7 @@ class Registry:
     entries: dict[str, Entry] = field(default_factory=dict)
 
     def register(self, name: str, factory: Callable[..., Any], plugin: str, description: str = ""):
+        "Add `factory` as `name`, registered by `plugin`; an empty name, a non-callable factory or a taken name is an error."
         if not isinstance(name, str) or not name:
             raise DDPlugError(f"plugin {plugin!r} registered {self.kind} with an empty or non-string name: give it a name.")
         if not callable(factory):

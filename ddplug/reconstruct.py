@@ -23,7 +23,7 @@ __all__ = ['NearestToken', 'TorchReconstructor', 'register_reconstructors', 'cle
            'sentences_as_set', 'token_recovery', 'nearest_sentences', 'train_sample', 'quality', 'text_set',
            'topk_table', 'to_json', 'write_json', 'write_csv']
 
-# %% ../nbs/10_reconstruct.ipynb #1a5257ac
+# %% ../nbs/10_reconstruct.ipynb #d9bce6c7
 _INDEXES: dict = {}   # (reconstructor class, fingerprint, device, version) -> index
 _MAX_INDEXES = 4      # a few vocabularies at most: each is (V, H) floats
 
@@ -74,15 +74,19 @@ class TorchReconstructor(NearestToken):
     def __init__(self, chunk_size: int = 1024):
         self.chunk_size = int(chunk_size)
 
-    def index(self, table): return table
+    def index(self, table):
+        "The unit-norm table itself."
+        return table
 
     def search(self, index, queries, top_k):
+        "Top-k of the cosines `queries @ index.T`, computed `chunk_size` queries at a time."
         queries = queries.to(index.device)
         cos, ids = zip(*((chunk @ index.T).topk(top_k, dim=-1) for chunk in queries.split(self.chunk_size)))
         return torch.cat(ids), torch.cat(cos)
 
 @hookimpl
 def register_reconstructors(register):
+    "Register the built-in `torch` reconstructor."
     register("torch", TorchReconstructor, description="cosine nearest token by a chunked matrix product (no extra dependency)")
 
 # %% ../nbs/10_reconstruct.ipynb #1fd8a57f
@@ -105,7 +109,7 @@ def _dropped(tokenizer) -> tuple[str, ...]:
     "The special tokens the clean-up drops, as this tokenizer spells them."
     return tuple(t for t in (tokenizer.pad_token, tokenizer.cls_token, tokenizer.sep_token) if t)
 
-# %% ../nbs/10_reconstruct.ipynb #59e81285
+# %% ../nbs/10_reconstruct.ipynb #56e5432e
 @dataclass
 class Reconstruction:
     "The nearest tokens of one part's examples, best first, and their text."
@@ -121,6 +125,7 @@ class Reconstruction:
 
     @classmethod
     def of(cls, part: Part, ids, cosines, tokenizer) -> "Reconstruction":
+        "The reading of `part` from its nearest token `ids` and their `cosines` `(N, L, k)`, spelled with `tokenizer`."
         n, length, k = ids.shape
         flat = tokenizer.convert_ids_to_tokens(ids.reshape(-1).tolist())
         tokens = [[flat[(i * length + p) * k:(i * length + p + 1) * k] for p in range(length)] for i in range(n)]
@@ -131,7 +136,9 @@ class Reconstruction:
                    [" ".join(t) for t in top1])
 
     @property
-    def size(self) -> int: return self.ids.shape[0]
+    def size(self) -> int:
+        "The number of examples."
+        return self.ids.shape[0]
     @property
     def classes(self) -> list[str]:
         "Each example's class: the label with the largest target."
@@ -147,7 +154,9 @@ class Reconstruction:
         m = self.attention_mask.bool()
         return self.cosines[..., 0][m].mean().item()
 
-    def text(self, i: int, clean: bool = True) -> str: return self.texts[i] if clean else self.raw_texts[i]
+    def text(self, i: int, clean: bool = True) -> str:
+        "Example `i`'s text: cleaned, or with `clean=False` the raw top-1 token of every position."
+        return self.texts[i] if clean else self.raw_texts[i]
 
     def records(self, clean: bool = True) -> list[dict]:
         "One dict per example: task, example, class, mean_cosine, text."
@@ -251,7 +260,7 @@ def text_set(dset: DistilledSet, recs: list[Reconstruction], backbone, clean: bo
     meta.update(derived_from="reconstructed text", texts={r.task: [r.text(i, clean) for i in range(r.size)] for r in recs})
     return DistilledSet(parts, dset.lrs.detach().clone(), meta)
 
-# %% ../nbs/10_reconstruct.ipynb #e5bc5b73
+# %% ../nbs/10_reconstruct.ipynb #a9010444
 def topk_table(rec: Reconstruction, example: int = 0):
     "A DataFrame: one row per attended position of `example`, its `k` candidates as 'token (cosine)'."
     import pandas as pd
@@ -274,6 +283,7 @@ def to_json(recs: list[Reconstruction]) -> list[dict]:
     return parts
 
 def write_json(recs: list[Reconstruction], path) -> Path:
+    "Write `to_json(recs)` to `path` as JSON; returns the path."
     path = Path(path)
     path.write_text(json.dumps(to_json(recs), indent=1))
     return path

@@ -16,10 +16,10 @@ from .plugins import hookimpl, registry
 
 # %% auto #0
 __all__ = ['DATA_DIR', 'VALIDATION_SEED', 'VALIDATION_SIZE', 'JOINT', 'Task', 'carve', 'make_task', 'ag_news', 'sst2',
-           'sample_per_class', 'read_table', 'file_task', 'hub_task', 'load_task', 'register_tasks', 'texts_of',
-           'joint_task']
+           'sample_per_class', 'first_rows', 'read_table', 'file_task', 'hub_task', 'load_task', 'register_tasks',
+           'texts_of', 'joint_task']
 
-# %% ../nbs/02_tasks.ipynb #5e421719
+# %% ../nbs/02_tasks.ipynb #cb4ed480
 DATA_DIR = Path(ddplug.__file__).parent / "data"  # the data sets shipped with the package
 VALIDATION_SEED = 0       # the fixed seed that carves validation out of train
 VALIDATION_SIZE = 1000    # rows carved from train for validation (at most 10 % of train)
@@ -35,9 +35,13 @@ class Task:
     _labels: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
-    def num_labels(self) -> int: return len(self.label_names)
+    def num_labels(self) -> int:
+        "The number of classes, K."
+        return len(self.label_names)
 
-    def __getitem__(self, split): return self.splits[split]
+    def __getitem__(self, split):
+        "The split called `split`, as a `datasets.Dataset` (`task['train']`)."
+        return self.splits[split]
 
     def labels(self, split: str = "train"):
         "The labels of `split` as a tensor (read once through Arrow; a plain column read goes row by row)."
@@ -157,7 +161,18 @@ def sample_per_class(task: Task, per_class: int, g, at_most: bool = False) -> li
         picks += pool[torch.randperm(len(pool), generator=g)[:per_class]].tolist()
     return picks
 
-# %% ../nbs/02_tasks.ipynb #10ac4d91
+# %% ../nbs/02_tasks.ipynb #e19bb955
+def first_rows(task: Task, **sizes: int) -> Task:
+    "`task` with each named split cut to its first rows (`first_rows(t, train=2000)`), the other splits as they are."
+    import datasets
+    unknown = sorted(set(sizes) - set(task.splits))
+    if unknown:
+        raise DDPlugError(f"task {task.name!r} has no split {unknown[0]!r}: use one of {', '.join(task.splits)}.")
+    splits = datasets.DatasetDict({k: v.select(range(min(sizes[k], len(v)))) if k in sizes else v
+                                   for k, v in task.splits.items()})
+    return Task(task.name, task.label_names, splits, task.description, task.info)
+
+# %% ../nbs/02_tasks.ipynb #01479a39
 _READERS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 
 def _file_format(path: Path):
@@ -209,7 +224,8 @@ def hub_task(dataset_id: str, config: str | None = None, text_column: str = "tex
     try:
         dd = datasets.load_dataset(dataset_id, config)
     except Exception as e:
-        raise DDPlugError(f"cannot load data set {dataset_id!r} ({type(e).__name__}): check the id and your connection, "
+        hint = "check its files" if Path(dataset_id).exists() else "check the id and your connection"
+        raise DDPlugError(f"cannot load data set {dataset_id!r} ({type(e).__name__}): {hint}, "
                           f"or save it as a local CSV/parquet file and pass its path.") from None
     feature = dd[next(iter(dd))].features.get(label_column)
     if label_names is None and isinstance(feature, datasets.ClassLabel):
@@ -222,15 +238,16 @@ def hub_task(dataset_id: str, config: str | None = None, text_column: str = "tex
     return make_task(dataset_id.replace("/", "_"), frames, label_names, source=dataset_id,
                      validation_size=validation_size, seed=seed, info={"hub_id": dataset_id, "config": config})
 
-# %% ../nbs/02_tasks.ipynb #1c9228bc
+# %% ../nbs/02_tasks.ipynb #7dfb3a15
 def load_task(spec: str, **options) -> Task:
-    "A task by registered name (`ag_news`), local path (`data.csv`, `folder/`), or hub id (`hf:glue:sst2`)."
+    """A task by registered name (`ag_news`), local path (`data.csv`, `folder/`), hub id (`hf:glue:sst2`), or two of
+    these joined by `*` for a joint task (`ag_news*sst2`)."""
     tasks = registry("tasks")
     if spec in tasks:
         return tasks.create(spec, **options)
     if JOINT in spec and not Path(spec).exists():
         first, _, second = spec.partition(JOINT)
-        return joint_task(load_task(first), load_task(second))
+        return joint_task(load_task(first, **options), load_task(second, **options))
     if spec.startswith("hf:"):
         dataset_id, _, config = spec[3:].partition(":")
         return hub_task(dataset_id, config or None, **options)
@@ -242,14 +259,15 @@ def load_task(spec: str, **options) -> Task:
 
 @hookimpl
 def register_tasks(register):
+    "Register the built-in tasks `ag_news` and `sst2`."
     register("ag_news", ag_news, description="AG News, 4 topics (26,722-row train subset, 7,600 test)")
     register("sst2", sst2, description="SST-2, binary sentiment (test = GLUE dev 872, heldout = SST test 1,821)")
 
-# %% ../nbs/02_tasks.ipynb #e96f1226
+# %% ../nbs/02_tasks.ipynb #9372d822
 JOINT = "*"  # ag_news*sst2
 
 def texts_of(rows) -> tuple[list[str], list[str] | None]:
-    "The texts of some task rows, and their second sentences for a joint (pair) task, else None."
+    "The texts of some task rows (a `datasets.Dataset`), and their second sentences for a joint (pair) task, else None."
     return rows["text"], (rows["text_pair"] if "text_pair" in rows.column_names else None)
 
 def _cycled(n: int, length: int, rng) -> np.ndarray:

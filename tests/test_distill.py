@@ -80,11 +80,30 @@ def test_round_trip_and_fingerprint_refusal(toy, bb, tmp_path):
     e1 = evaluate_set(dset, toy, bb, models=2).runs
     e2 = evaluate_set(back, toy, bb, models=2).runs
     assert e1 == e2
+    back.meta["saved_at"] = "2000-01-01T00:00:00"  # a re-saved set records its own save, not the first one
+    assert load_set(save_set(back, tmp_path / "again.safetensors")).meta["saved_at"] != "2000-01-01T00:00:00"
     with pytest.raises(DDPlugError, match="distilled on backbone 'tiny'"):
         load_set(path, backbone=tiny(seed=1))
     path.with_name("cut.safetensors").write_bytes(path.read_bytes()[:100])
     with pytest.raises(DDPlugError, match="truncated"):
         load_set(path.with_name("cut.safetensors"))
+
+
+def test_selected_start_teaches_at_least_as_well_as_prototypes(toy, bb, monkeypatch):
+    monkeypatch.setattr(distill_mod, "PROTOTYPE_POOL", 12)
+    monkeypatch.setattr(distill_mod, "SELECT_SIZE", 80)
+    cfg = DistillConfig(per_class=2, seq_len=8, pooling="mean")
+    picks = {init: choose(toy, bb, cfg, torch.Generator().manual_seed(0))
+             for init, choose in (("prototype", distill_mod.prototypes), ("selected", distill_mod.selected))}
+    assert toy.labels("train")[picks["selected"]].tolist() == [0, 0, 1, 1]
+    # the one-step model of each start (class score: summed dot products with its examples) on held-out sentences
+    feats = lambda rows: distill_mod.pooled_vectors(toy, bb, rows, cfg)
+    held_out = list(range(len(toy["train"]) - 100, len(toy["train"])))
+    gold, pooled = toy.labels("train")[held_out], feats(held_out)
+    def accuracy(rows):
+        scores = pooled @ feats(rows).T
+        return ((scores - scores.mean(0)).reshape(-1, 2, 2).sum(-1).argmax(1) == gold).float().mean().item()
+    assert accuracy(picks["selected"]) >= accuracy(picks["prototype"]) - 0.05
 
 
 def test_resume_equals_uninterrupted_run(toy, bb, tmp_path, monkeypatch):

@@ -52,6 +52,9 @@ def test_joint_merge_starts_from_each_task_own_update_and_learns(setup):
     assert merged.meta["sources"][0]["tasks"] == ["words"] and len(merged.meta["history"]) == 4
     ev = evaluate_set(merged, tasks, bb, models=2)
     assert set(ev.summary()) == {"words", "things"} and "| overall |" in ev.table(training_loss=True)
+    more = DistilledSet([replace(sets[1].parts[0], task="more")], sets[1].lrs, sets[1].meta)
+    with pytest.raises(DDPlugError, match="inner-loss weights"):  # its weights would be lost in a merge of merges
+        merge_sets([merged, more], "batch")
 
 
 def test_multi_task_distillation_from_scratch(setup):
