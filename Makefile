@@ -34,11 +34,11 @@ test: install check-sync
 bench: install
 	$(BIN)/python benchmarks/distill.py --tasks ag_news sst2 --models 20 --steps 300 --fewshot-models 3 --full-max-train 8000
 
-# The tutorials run in full (their `slow` cells too, on minilm) and keep the outputs: over an hour on two CPU cores.
-# One tutorial: make book TUTORIALS=nbs/tutorials/distill.ipynb
-TUTORIALS ?= $(wildcard nbs/tutorials/*.ipynb)
+# The index and the tutorials run in full (their `slow` cells too, on minilm) and keep their outputs: over an hour
+# on two CPU cores. One notebook: make book BOOK=nbs/tutorials/distill.ipynb
+BOOK ?= nbs/index.ipynb $(wildcard nbs/tutorials/*.ipynb)
 book: install
-	for nb in $(TUTORIALS); do \
+	for nb in $(BOOK); do \
 	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 $$nb || exit 1; done
 	$(BIN)/nbdev_clean
 

@@ -147,7 +147,7 @@ class Learnables(torch.nn.Module):
         weights = None if self.raw_weights is None else F.softplus(self.raw_weights)
         return DistilledSet([p.materialise(project) for p in self.parts], F.softplus(self.raw_lrs), meta, weights)
 
-# %% ../nbs/07_distill.ipynb #c914c990
+# %% ../nbs/07_distill.ipynb #09d0f944
 PROTOTYPE_POOL = 256  # training sentences per class among which `init="prototype"` and `"selected"` pick
 SELECT_SIZE = 2000    # other training sentences on which `init="selected"` scores its candidates
 
@@ -182,16 +182,14 @@ def prototypes(task, backbone: Backbone, cfg: DistillConfig, g: torch.Generator)
 def selected(task, backbone: Backbone, cfg: DistillConfig, g: torch.Generator, sweeps: int = 3) -> list[int]:
     """Per class, the `per_class` training sentences (of a seeded pool) that teach best in one step: chosen, from the
     prototypes on, one slot at a time, to maximise the accuracy on `SELECT_SIZE` other training sentences of the
-    model one SGD step on them trains from a fresh linear head over the frozen encoder. That model scores class c by
-    the summed dot products of a sentence's pooled vector with class c's examples; scores are centred on their mean
-    over the scoring sentences, the bias that learned labels can give."""
+    model one SGD step on them trains from a fresh linear head over the frozen encoder: with one-hot labels, that
+    model scores class c by the summed dot products of a sentence's pooled vector with class c's examples."""
     pool = sample_per_class(task, PROTOTYPE_POOL, g, at_most=True)
     taken = set(pool)
     scoring = [r for r in sample_per_class(task, SELECT_SIZE // task.num_labels, g, at_most=True) if r not in taken]
     scoring = scoring or pool  # a task this small has no other sentences: score on the candidates themselves
     feats, labels = pooled_vectors(task, backbone, pool, cfg), task.labels("train")[pool]
     scores = pooled_vectors(task, backbone, scoring, cfg) @ feats.T  # (scoring, pool)
-    scores -= scores.mean(0)
     gold = task.labels("train")[scoring]
     picks = _typical(feats, labels, task.num_labels, cfg.per_class)  # classes in order, per_class each
     def accuracy(chosen):

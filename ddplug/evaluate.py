@@ -146,7 +146,7 @@ def train_and_score(backbone: Backbone, dset: DistilledSet, seed: int, data: dic
     run["seed"] = seed
     return run
 
-# %% ../nbs/06_evaluate.ipynb #07263d49
+# %% ../nbs/06_evaluate.ipynb #6e38bb0a
 def mean_std(values) -> tuple[float, float]:
     "Mean and standard deviation of `values` (K−1 in the denominator; 0.0 for a single value)."
     values = list(values)
@@ -185,20 +185,23 @@ class Evaluation:
     def table(self, size: int | None = None, training_loss: bool = False) -> str:
         """A markdown table in the layout Task | Pre Acc. | Pre Eval Loss | Trained Acc. | Trained Macro-F1 | Trained
         Eval Loss | ...; with `training_loss` (merged sets) also the training loss at the start and end of training,
-        and, for several tasks, an overall row with the pooled eval losses."""
+        and, for several tasks, an overall row with the pooled eval losses and the set's training loss."""
         fmt = lambda ms: f"{ms[0]:.3f} ± {ms[1]:.3f}"
         extra = " Training Loss (start → end) |" if training_loss else ""
         rows = [f"| Task | Pre Acc. | Pre Eval Loss | Trained Acc. | Trained Macro-F1 | Trained Eval Loss |{extra} # Distilled Samples |",
                 "|---|---|---|---|---|---|" + ("---|" if training_loss else "") + "---|"]
         summary = self.summary()
+        # the training loss belongs to the whole set: on its task's row for one task, on the overall row for several
+        first = next(iter(summary.values()))
+        set_loss = f" {first['train_loss_start'][0]:.3f} → {first['train_loss_end'][0]:.3f} |" if "train_loss_start" in first else " |"
         for t, s in summary.items():
-            train = f" {s['train_loss_start'][0]:.3f} → {s['train_loss_end'][0]:.3f} |" if training_loss and "train_loss_start" in s else \
-                (" |" if training_loss else "")
+            train = (set_loss if len(summary) == 1 else " |") if training_loss else ""
             rows.append(f"| {t} | {fmt(s['pre_acc'])} | {fmt(s['pre_loss'])} | {fmt(s['acc'])} | {fmt(s['f1'])} | "
                         f"{fmt(s['loss'])} |{train} {self.info.get('sizes', {}).get(t, size or '')} |")
         if training_loss and len(self.tasks) > 1:
             o = self.overall()
-            rows.append(f"| overall | | {fmt(o['pre_loss'])} | | | {fmt(o['loss'])} | | {sum(self.info.get('sizes', {}).values()) or ''} |")
+            rows.append(f"| overall | | {fmt(o['pre_loss'])} | | | {fmt(o['loss'])} |{set_loss} "
+                        f"{sum(self.info.get('sizes', {}).values()) or ''} |")
         return "\n".join(rows)
 
 def evaluate_set(dset: DistilledSet, tasks, backbone: Backbone, models: int = 20, seed: int = 0, split: str = "test",
