@@ -96,7 +96,7 @@ def first_reach(curve: dict, target: float) -> dict | None:
             return {"epoch": e, "seconds": sec, "acc": acc}
     return None
 
-# %% ../nbs/13_transfer.ipynb #b9796b63
+# %% ../nbs/13_transfer.ipynb #1f016764
 def transfer(source, target, backbone: Backbone, out_dir=None, finetune_epochs: float = 1.0,
              finetune_max_train: int | None = 4000, finetune_lr: float = 5e-5, epochs: int = 30,
              max_train: int | None = 4000, lr: float = 1e-3, seq_len: int = 64, pooling: str = "mean",
@@ -119,7 +119,8 @@ def transfer(source, target, backbone: Backbone, out_dir=None, finetune_epochs: 
     best_final = max(c["acc"][-1] for c in curves.values())
     goal = target_acc if target_acc is not None else TARGET_SHARE * best_final
     rule = "given" if target_acc is not None else f"{TARGET_SHARE:.0%} of the better final accuracy"
-    return {"source": source.name, "target": target.name, "backbone": backbone.name, "saved_to": str(out_dir) if out_dir else None,
+    saved_to = str(Path(out_dir)) if out_dir is not None else None  # "" is the current folder, not "not saved"
+    return {"source": source.name, "target": target.name, "backbone": backbone.name, "saved_to": saved_to,
             "fingerprints": {"original": backbone.fingerprint(), "adapted": adapted.fingerprint()},
             "finetune": info, "options": opts, "target_acc": goal, "target_rule": rule, "curves": curves,
             "reached": {k: first_reach(c, goal) for k, c in curves.items()}}

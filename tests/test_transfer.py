@@ -45,3 +45,13 @@ def test_transfer_refuses_a_file_as_output(tmp_path, capsys):
     path.write_text("not a folder")
     assert main(["transfer", "--from", "ag_news", "--to", "sst2", *SMALL, "-o", str(path)]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_transfer_into_the_current_folder_reports_it(tmp_path, monkeypatch):
+    from ddplug.tasks import load_task
+    from ddplug.transfer import transfer
+    monkeypatch.chdir(tmp_path)
+    res = transfer(load_task("ag_news"), load_task("sst2"), tiny(), "", finetune_max_train=16, epochs=1, max_train=32,
+                   seq_len=16, limit=32)
+    assert res["saved_to"] == "."  # saved, into the current folder: not "not saved"
+    assert load_backbone(str(tmp_path), cache=False).fingerprint() == res["fingerprints"]["adapted"]
