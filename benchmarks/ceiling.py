@@ -7,7 +7,8 @@ full fine-tuning, both read from the stored results of benchmarks/distill.py and
 
     python benchmarks/ceiling.py --tasks ag_news sst2 'ag_news*sst2' --max-train 8000 --epochs 20
 
-Writes benchmarks/results/ceiling.json and ceiling.md.
+Writes benchmarks/results/ceiling.json and ceiling.md. After a new `make bench` or merge run, `--reuse` keeps the
+stored head curves (same settings) and only re-reads the distilled and fine-tuned accuracies.
 """
 import argparse
 import json
@@ -49,21 +50,30 @@ def main():
     p.add_argument("--max-train", type=int, default=8000)
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--limit", type=int, default=2000, help="test rows of joint tasks (single tasks use the whole split)")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep the head curves of the stored ceiling.json when its settings match, and only re-read the "
+                        "stored distilled and fine-tuned accuracies (after a new make bench or merge run)")
     args = p.parse_args()
     backbone = load_backbone(args.backbone)
-    distill, merge = stored("distill"), stored("merge")
+    distill, merge, previous = stored("distill"), stored("merge"), stored("ceiling")
+    settings = ("backbone", "max_train", "epochs", "limit")
+    reusable = args.reuse and all(previous.get("args", {}).get(k) == getattr(args, k) for k in settings)
     load_start = os.getloadavg()[0]
     report = {"hardware": hardware(), "ddplug": ddplug.__version__, "args": vars(args), "tasks": {}}
     for name in args.tasks:
         t0 = time.time()
-        task = load_task(name)
-        joint = JOINT in name
-        curve = head_curve(task, backbone, epochs=args.epochs, max_train=args.max_train, seq_len=128 if joint else 64,
-                           limit=args.limit if joint else None)
+        kept = previous.get("tasks", {}).get(name) if reusable else None
+        if kept:
+            curve, seconds = kept["linear_head"], kept["seconds"]
+        else:
+            joint = JOINT in name
+            curve = head_curve(load_task(name), backbone, epochs=args.epochs, max_train=args.max_train,
+                               seq_len=128 if joint else 64, limit=args.limit if joint else None)
+            seconds = round(time.time() - t0, 1)
         acc, source = distilled_acc(name, distill, merge)
         full = distill.get("tasks", {}).get(name, {}).get("full", {}).get("acc")
         report["tasks"][name] = {"linear_head": curve, "distilled_acc": acc, "distilled_from": source,
-                                 "full_finetune_acc": full, "seconds": round(time.time() - t0, 1)}
+                                 "full_finetune_acc": full, "seconds": seconds, "head_reused": bool(kept)}
         print(name, f"linear head {curve['acc'][-1]:.3f}", f"distilled {acc}", f"full {full}", flush=True)
     report["hardware"].update(load_average_start=round(load_start, 2), load_average_end=round(os.getloadavg()[0], 2))
     RESULTS.mkdir(parents=True, exist_ok=True)

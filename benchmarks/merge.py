@@ -5,7 +5,7 @@ Writes benchmarks/results/merge.json (hardware, options, every model's metrics) 
 The single-task sets are read from benchmarks/results/distill_<task>.safetensors (written by benchmarks/distill.py,
 `make bench`) or distilled here with the same defaults when missing. Example:
 
-    python benchmarks/merge.py --models 20 --steps 150
+    python benchmarks/merge.py --models 20 --steps 100
 """
 import argparse
 import json
@@ -44,7 +44,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backbone", default="minilm")
     p.add_argument("--models", type=int, default=20, help="fresh models per row (mean ± std)")
-    p.add_argument("--steps", type=int, default=150, help="outer steps of the learned and joint mergers")
+    p.add_argument("--steps", type=int, default=100, help="outer steps of the learned and joint mergers")
     p.add_argument("--distill-steps", type=int, default=300, help="outer steps when a single-task set must be distilled")
     p.add_argument("--limit", type=int, default=None, help="test sentences (and joint test pairs) per task (default: all)")
     p.add_argument("--joint-limit", type=int, default=2000, help="joint test pairs (default: the first 2,000 of 7,600)")
