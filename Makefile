@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STACK := torch==2.13.0 -e .[dev]
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 
-.PHONY: install demo test check-sync bench book clean
+.PHONY: install demo test check-sync bench ablate book clean
 
 $(BIN)/ddplug: settings.ini setup.py $(PLUGINS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,6 +33,16 @@ test: install check-sync
 
 bench: install
 	$(BIN)/python benchmarks/distill.py --tasks ag_news sst2 --models 20 --steps 300 --fewshot-models 3 --full-max-train 8000
+
+# The ablations behind the distiller's defaults (benchmarks/results/ablations.md): 120 outer steps each, one option
+# changed at a time; about 20 minutes on two CPU cores.
+ABLATE_RUN = "steps": 120, "eval_every": 30, "eval_size": 300
+ablate: install
+	rm -f benchmarks/results/ablations.jsonl
+	$(BIN)/python benchmarks/ablate.py ag_news '{$(ABLATE_RUN), "inner": "all", "pooling": "cls"}' \
+	  '{$(ABLATE_RUN), "inner": "all"}' '{$(ABLATE_RUN)}' '{$(ABLATE_RUN), "inner": "last:1"}'
+	$(BIN)/python benchmarks/ablate.py sst2 '{$(ABLATE_RUN)}'
+	$(BIN)/python benchmarks/ablate.py ag_news '{$(ABLATE_RUN), "lr_embeds": 0.003}'
 
 # The index and the tutorials run in full (their `slow` cells too, on minilm) and keep their outputs: over an hour
 # on two CPU cores. One notebook: make book BOOK=nbs/tutorials/distill.ipynb
